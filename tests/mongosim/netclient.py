@@ -1,0 +1,149 @@
+"""Member-to-member connections: OP_MSG commands over TCP, optionally TLS,
+authenticated as the keyFile's internal user when the set uses a keyFile."""
+
+import asyncio
+import time
+
+from . import wire
+from .auth import INTERNAL_DB, INTERNAL_USER, ScramClient
+from .errors import CommandError
+
+
+class PeerError(Exception):
+    """The peer could not be reached or did not answer in time."""
+
+
+class PeerConnection:
+    def __init__(self, host_port, client_ssl=None, keys=None, connect_timeout=10.0, client_meta=None):
+        self.host_port = host_port
+        host, _, port = host_port.rpartition(":")
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.client_ssl = client_ssl
+        self.keys = keys
+        self.connect_timeout = connect_timeout
+        self.client_meta = client_meta
+        self.reader = None
+        self.writer = None
+        self.lock = asyncio.Lock()
+        self.authenticated = None
+        self.last_used = 0.0
+
+    @property
+    def connected(self):
+        return self.writer is not None and not self.writer.is_closing()
+
+    async def _open(self, timeout):
+        try:
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, ssl=self.client_ssl,
+                                        server_hostname=self.host if self.client_ssl else None),
+                timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.close()
+            raise PeerError("Error connecting to %s :: caused by :: %s" % (self.host_port, _describe(exc)))
+        hello = {"hello": 1, "$db": "admin"}
+        if self.client_meta:
+            hello["internalClient"] = self.client_meta
+        await self._roundtrip(hello, timeout)
+        if self.keys:
+            await self._authenticate(timeout)
+
+    async def _authenticate(self, timeout):
+        last_error = None
+        for key in self.keys:
+            client = ScramClient("SCRAM-SHA-256", INTERNAL_USER, key)
+            reply = await self._roundtrip({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": client.first(),
+                                           "autoAuthorize": 1, "options": {"skipEmptyExchange": True},
+                                           "$db": INTERNAL_DB}, timeout)
+            if not reply.get("ok"):
+                last_error = reply
+                continue
+            final = client.final(reply["payload"])
+            reply2 = await self._roundtrip({"saslContinue": 1, "conversationId": reply["conversationId"],
+                                            "payload": final, "$db": INTERNAL_DB}, timeout)
+            if not reply2.get("ok"):
+                last_error = reply2
+                continue
+            client.verify(reply2["payload"])
+            if not reply2.get("done"):
+                await self._roundtrip({"saslContinue": 1, "conversationId": reply["conversationId"],
+                                       "payload": b"", "$db": INTERNAL_DB}, timeout)
+            self.authenticated = True
+            return
+        self.authenticated = False
+        self.close()
+        raise CommandError(18, "Authentication failed.", {"authFailure": True, "peerReply": last_error})
+
+    async def _roundtrip(self, doc, timeout):
+        message, request_id = wire.encode_op_msg(0, doc)
+        try:
+            self.writer.write(message)
+            await asyncio.wait_for(self.writer.drain(), timeout)
+            while True:
+                _, response_to, opcode, payload = await asyncio.wait_for(wire.read_message(self.reader), timeout)
+                if response_to == request_id and opcode == wire.OP_MSG:
+                    _, body = wire.parse_op_msg(payload)
+                    return body
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, wire.ProtocolError) as exc:
+            self.close()
+            raise PeerError("Error on connection to %s :: caused by :: %s" % (self.host_port, _describe(exc)))
+
+    async def command(self, doc, timeout, db="admin"):
+        """Send one command and return the reply document (ok may be 0)."""
+        doc = dict(doc)
+        doc["$db"] = db
+        deadline = time.monotonic() + timeout
+        async with self.lock:
+            if not self.connected:
+                await self._open(max(0.05, min(self.connect_timeout, deadline - time.monotonic())))
+            self.last_used = time.monotonic()
+            return await self._roundtrip(doc, max(0.05, deadline - time.monotonic()))
+
+    def close(self):
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception:  # noqa: BLE001 - closing a broken transport
+                pass
+        self.reader = self.writer = None
+
+
+def _describe(exc):
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "connection closed"
+    if isinstance(exc, ConnectionRefusedError):
+        return "Connection refused"
+    return str(exc) or type(exc).__name__
+
+
+class PeerPool:
+    """One connection per (peer, purpose): heartbeats, votes, sync and
+    position reports do not queue behind each other."""
+
+    def __init__(self, server):
+        self.server = server
+        self.conns = {}
+
+    def get(self, host_port, purpose):
+        key = (host_port, purpose)
+        conn = self.conns.get(key)
+        if conn is None:
+            conn = self.conns[key] = PeerConnection(
+                host_port, self.server.client_ssl_context(), self.server.internal_keys,
+                client_meta={"minWireVersion": 0, "maxWireVersion": self.server.max_wire_version})
+        return conn
+
+    async def command(self, host_port, purpose, doc, timeout, db="admin"):
+        return await self.get(host_port, purpose).command(doc, timeout, db)
+
+    def drop(self, host_port):
+        for key in [k for k in self.conns if k[0] == host_port]:
+            self.conns.pop(key).close()
+
+    def close_all(self):
+        for conn in self.conns.values():
+            conn.close()
+        self.conns.clear()
