@@ -179,7 +179,10 @@ class Cluster:
         self.tls = tls
         self.extra_conf = extra_conf
         self.version = version
-        self.parameters = dict(parameters or {})
+        # Like MongoDB's own test suites, shorten the quiesce period of a
+        # signalled shutdown (15 s by default) unless a test asks otherwise.
+        self.parameters = {"shutdownTimeoutMillisForSignaledShutdown": 500}
+        self.parameters.update(parameters or {})
         self.host_name = host_name
         self.oplog_size_mb = oplog_size_mb
         self.members = [Member(self, p) for p in ports]

@@ -1099,6 +1099,8 @@ async def cmd_insert(ctx):
             continue
         if "_id" not in doc:
             doc = dict([("_id", ObjectId())] + list(doc.items()))
+        elif next(iter(doc)) != "_id":
+            doc = _id_first(doc)
         key = id_key(doc["_id"])
         dup = (coll is not None and key in coll.docs) or key in pending_keys
         unique = coll.unique_violation(doc) if coll is not None and not dup else None
@@ -1120,6 +1122,11 @@ async def cmd_insert(ctx):
     if errors:
         reply["writeErrors"] = errors
     return _finish_write(reply, wce)
+
+
+def _id_first(doc):
+    """mongod stores _id as the first field whatever order the client used."""
+    return dict([("_id", doc["_id"])] + [(k, v) for k, v in doc.items() if k != "_id"])
 
 
 def _dup_repr(key_value):
@@ -1217,7 +1224,7 @@ def _plan_update(ctx, ns, spec):
             new = dict([("_id", seed["_id"])] + list(new.items()))
     if "_id" not in new:
         new = dict([("_id", ObjectId())] + list(new.items()))
-    return [_entry(ctx, "i", ns, new)], 0, 0, new["_id"]
+    return [_entry(ctx, "i", ns, _id_first(new))], 0, 0, new["_id"]
 
 
 @command("delete", auth=("db", "remove"), write=True)

@@ -131,6 +131,8 @@ class ReplCoordinator:
         if stored is not None:
             self.config = rc.from_storage(stored)
             self.self_index = await self._find_self(self.config)
+            self.members = {m["_id"]: MemberData(m) for i, m in enumerate(self.config["members"])
+                            if i != self.self_index}
             applied = self.storage.last_optime()
             if applied.term > self.term:
                 self.term = applied.term
@@ -151,15 +153,21 @@ class ReplCoordinator:
         return task
 
     async def stop(self):
-        self._shutting_down = True
-        for task in list(self._tasks) + list(self._hb_tasks.values()):
+        self.begin_shutdown()
+        tasks = list(self._tasks) + list(self._hb_tasks.values())
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks) + list(self._hb_tasks.values()):
-            try:
-                await task
-            except BaseException:  # noqa: BLE001 - tasks end with CancelledError
-                pass
+        # Loops also check _shutting_down: asyncio.wait_for can swallow a
+        # cancellation that races with its inner future, so do not wait forever.
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
         self._hb_tasks.clear()
+
+    def begin_shutdown(self):
+        """No more elections or syncing once shutdown has started."""
+        self._shutting_down = True
+        self._election_deadline = None
+        self._priority_takeover_at = None
 
     def _set_initial_state(self, applied):
         if self.self_index is None:
@@ -539,7 +547,6 @@ class ReplCoordinator:
             if self.config is not None:
                 raise CommandError(23, "already initialized")
             config["settings"]["replicaSetId"] = ObjectId()
-            config["term"] = -1
             LOG.info("REPL", 21356, "replSetInitiate admin command received from client", ctx="conn")
             ts = self.server.next_timestamp()
             self.storage.append([{"op": "n", "ns": "", "o": {"msg": "initiating set"}, "ts": ts,
@@ -934,7 +941,7 @@ class ReplCoordinator:
 
     async def _heartbeat_loop(self, member_id, host):
         try:
-            while True:
+            while not self._shutting_down:
                 started = time.monotonic()
                 await self._heartbeat_once(member_id, host)
                 elapsed = time.monotonic() - started
@@ -1158,7 +1165,7 @@ class ReplCoordinator:
 
     # ================================================================ liveness (primary)
     async def _liveness_loop(self):
-        while True:
+        while not self._shutting_down:
             await asyncio.sleep(min(0.5, self.heartbeat_interval / 2))
             if self.state != PRIMARY or self.config is None:
                 continue
@@ -1176,7 +1183,9 @@ class ReplCoordinator:
 
     # ================================================================ elections
     def _reset_election_timer(self):
-        if self.state == SECONDARY and self.self_member is not None and rc.is_electable(self.self_member):
+        if self._shutting_down:
+            self._election_deadline = None
+        elif self.state == SECONDARY and self.self_member is not None and rc.is_electable(self.self_member):
             if rc.voter_ids(self.config) == {self.my_id}:
                 # The only voter elects itself at once (single-node sets).
                 self._election_deadline = max(time.monotonic(), self.stepdown_until, self.freeze_until)
@@ -1188,7 +1197,7 @@ class ReplCoordinator:
             self._election_deadline = None
 
     async def _election_timer_loop(self):
-        while True:
+        while not self._shutting_down:
             deadline = self._election_deadline
             now = time.monotonic()
             if deadline is None or now < deadline:
@@ -1732,7 +1741,7 @@ class ReplCoordinator:
         return None
 
     async def _sync_loop(self):
-        while True:
+        while not self._shutting_down:
             try:
                 await self._sync_step()
             except asyncio.CancelledError:

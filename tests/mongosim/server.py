@@ -373,7 +373,7 @@ class Server:
         """Group commit: fsync the oplog whenever something new was written."""
         loop = asyncio.get_running_loop()
         interval = self.opts.get("storage.journal.commitIntervalMs", 100) / 1000.0
-        while True:
+        while not self.shutting_down:
             try:
                 await asyncio.wait_for(self._journal_event.wait(), interval)
             except asyncio.TimeoutError:
@@ -464,6 +464,8 @@ class Server:
                     raise
                 LOG.info("REPL", 4695100, "Error stepping down during shutdown", {"error": str(exc)})
         self.shutting_down = True
+        if repl is not None:
+            repl.begin_shutdown()
         LOG.info("CONTROL", 23377 if signaled else 4784900, "Received signal" if signaled else
                  "Shutdown started", {"signal": 15} if signaled else None, ctx="SignalHandler")
         if repl is not None and repl.state == 2 and len(repl.config["members"]) > 1 and timeout_secs > 0:
@@ -565,7 +567,14 @@ def main(argv=None):
                 handle.write("%d\n" % os.getpid())
         except OSError as exc:
             sys.stderr.write("Can't write pid file %s: %s\n" % (pid_file, exc.strerror))
-    return asyncio.run(_run(server, ready_fd))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    code = loop.run_until_complete(_run(server, ready_fd))
+    # Storage is closed and fsynced by now; leave without waiting for stray
+    # tasks (a cancelled connection handler must not keep the process alive).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _run(server, ready_fd):
