@@ -24,6 +24,10 @@ from .log import LOG
 from .storage import OpTime
 
 CLOSE_CONNECTION = object()
+# Fields drivers add to any command (sessions, gossip, API version, timeouts).
+GENERIC_FIELDS = frozenset({"lsid", "txnNumber", "autocommit", "startTransaction", "$clusterTime", "$db",
+                            "$readPreference", "apiVersion", "apiStrict", "apiDeprecationErrors", "maxTimeMS",
+                            "readConcern", "writeConcern", "comment", "$audit", "$client", "mayBypassWriteBlocking"})
 REGISTRY = {}
 
 
@@ -164,13 +168,26 @@ def authorized(server, conn, resource, action):
     return False
 
 
+def _render(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"%s"' % value
+    if isinstance(value, dict):
+        return "{ " + ", ".join("%s: %s" % (k, _render(v)) for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[ " + ", ".join(_render(v) for v in value[:3]) + (", ..." if len(value) > 3 else "") + " ]"
+    return str(value)
+
+
 def _summary(body):
+    """The command as mongod quotes it in "not authorized" errors (secrets left out)."""
     parts = []
-    for key, value in list(body.items())[:6]:
-        if key.startswith("$") or key in ("lsid", "pwd"):
+    for key, value in body.items():
+        if key.startswith("$") or key in ("lsid", "pwd", "txnNumber", "documents", "updates", "deletes"):
             continue
-        parts.append("%s: %r" % (key, value))
-    return "{ " + ", ".join(parts) + " }"
+        parts.append("%s: %s" % (key, _render(value)))
+    return "{ " + ", ".join(parts[:6]) + " }"
 
 
 def require(ctx, resource, action):
@@ -441,7 +458,7 @@ async def cmd_get_parameter(ctx):
         return {k: v for k, v in params.items() if not k.startswith("mongosim")}
     out = {}
     for key in ctx.body:
-        if key in (ctx.name, "comment") or key.startswith("$"):
+        if key == ctx.name or key in GENERIC_FIELDS:
             continue
         if key not in params:
             raise CommandError(72, "no option found to get")
@@ -457,7 +474,7 @@ async def cmd_set_parameter(ctx):
     out = {}
     changed = False
     for key, value in ctx.body.items():
-        if key in (ctx.name, "comment") or key.startswith("$"):
+        if key == ctx.name or key in GENERIC_FIELDS:
             continue
         if key == "tlsMode":
             order = ["disabled", "allowTLS", "preferTLS", "requireTLS"]
@@ -502,8 +519,8 @@ async def cmd_set_fcv(ctx):
         raise CommandError(2, "Invalid feature compatibility version value '%s'; expected '%s' or '%s'. See "
                            "https://docs.mongodb.com/master/release-notes/%s-compatibility/#feature-compatibility."
                            % (target, allowed[1], allowed[0], binary))
-    if binary != "6.0" and not ctx.body.get("confirm") and target != current:
-        if target > current:
+    if binary != "6.0" and not ctx.body.get("confirm"):
+        if target >= current:
             msg = ("Once you have upgraded to %s, you will not be able to downgrade FCV and binary version without "
                    "support assistance. Please re-run this command with 'confirm: true' to acknowledge this and "
                    "continue with the FCV upgrade." % target)
@@ -611,9 +628,8 @@ async def cmd_server_status(ctx):
 @command("shutdown", auth=None, admin_only=True)
 async def cmd_shutdown(ctx):
     server = ctx.server
-    allowed = {"shutdown", "force", "timeoutSecs", "comment", "$db", "lsid", "$clusterTime", "$readPreference"}
     for key in ctx.body:
-        if key not in allowed:
+        if key not in ("shutdown", "force", "timeoutSecs") and key not in GENERIC_FIELDS:
             raise CommandError(40415, "BSON field 'shutdown.%s' is an unknown field." % key)
     if server.auth_enabled:
         require(ctx, "cluster", "shutdown")
@@ -1302,8 +1318,7 @@ async def cmd_create(ctx):
     _check_ns(ctx, name)
     if ctx.server.storage.collection(ctx.db, name) is not None:
         raise CommandError(48, "Collection %s.%s already exists." % (ctx.db, name))
-    options = {k: v for k, v in ctx.body.items() if k not in ("create", "writeConcern", "lsid", "txnNumber",
-                                                               "$clusterTime", "$db", "$readPreference", "comment")}
+    options = {k: v for k, v in ctx.body.items() if k != "create" and k not in GENERIC_FIELDS}
     o = {"create": name}
     o.update(options)
     _, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, o)], ctx.db)
@@ -1657,3 +1672,29 @@ async def cmd_coll_stats(ctx):
     count = len(coll.docs) if coll else 0
     return {"ns": "%s.%s" % (ctx.db, ctx.arg), "count": count, "size": count * 256, "storageSize": count * 256,
             "nindexes": len(coll.indexes) if coll else 0, "capped": False}
+
+
+# ====================================================================== test support
+
+FAIL_POINTS = {"stopReplProducer", "rsSyncApplyStop", "blockHeartbeatReconfigFinish"}
+
+
+@command("configureFailPoint", auth=("cluster", "setParameter"), admin_only=True)
+async def cmd_configure_fail_point(ctx):
+    """Like mongod, only with --setParameter enableTestCommands=1."""
+    if not ctx.server.opts.parameters.get("enableTestCommands"):
+        raise CommandError(59, "no such command: 'configureFailPoint'")
+    name = ctx.arg
+    if name not in FAIL_POINTS:
+        raise CommandError(2, "mongosim has no fail point named %s" % name)
+    mode = ctx.body.get("mode")
+    was = 1 if name in ctx.server.fail_points else 0
+    if mode == "off":
+        ctx.server.fail_points.discard(name)
+    elif mode == "alwaysOn":
+        ctx.server.fail_points.add(name)
+    else:
+        raise CommandError(2, "mongosim supports fail point modes 'alwaysOn' and 'off'")
+    if ctx.server.repl is not None:
+        ctx.server.repl.notify()
+    return {"count": was}

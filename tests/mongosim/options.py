@@ -166,8 +166,7 @@ PARAMETER_DEFAULTS = {
     "syncdelay": 60.0,
     "scramIterationCount": 10000,
     "scramSHA256IterationCount": 15000,
-    # mongosim-only: shortens waits in tests. Real mongod does not have it.
-    "mongosimHeartbeatJitter": True,
+    "enableTestCommands": False,
 }
 
 

@@ -1073,7 +1073,7 @@ class ReplCoordinator:
             asyncio.ensure_future(self._auto_remove_newly_added())
 
     async def _maybe_install_remote_config(self, doc, from_host):
-        if self.config_in_progress:
+        if self.config_in_progress or "blockHeartbeatReconfigFinish" in self.server.fail_points:
             return
         try:
             new = rc.from_storage(doc)
@@ -1771,6 +1771,9 @@ class ReplCoordinator:
             await self.wait_change(0.5)
             return
         self._set_sync_source(source)
+        if self.server.fail_points & {"stopReplProducer", "rsSyncApplyStop"}:
+            await self.wait_change(0.5)
+            return
         if self._needs_initial_sync:
             await self._initial_sync(source)
             return

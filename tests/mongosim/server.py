@@ -85,6 +85,7 @@ class Server:
         self.topology_counter = 0
         self.topology_event = None
         self.exit_code = 0
+        self.fail_points = set()
 
     # ---------------------------------------------------------------- start
     def check_startup(self):

@@ -1,0 +1,124 @@
+"""Fixtures for mongosim's fidelity tests: real pymongo clients against
+mongosim processes on loopback (each test gets its own members)."""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import NotPrimaryError, OperationFailure, PyMongoError
+
+from mongosim.cluster import Cluster
+
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Fast settings for sets whose election timing is not what a test is about.
+FAST = {"electionTimeoutMillis": 1500, "heartbeatIntervalMillis": 300}
+
+
+def free_ports(count):
+    socks, ports = [], []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+            ports.append(sock.getsockname()[1])
+    finally:
+        for sock in socks:
+            sock.close()
+    return ports
+
+
+def direct(host, **kwargs):
+    kwargs.setdefault("serverSelectionTimeoutMS", 5000)
+    return MongoClient(host, directConnection=True, **kwargs)
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except PyMongoError as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last error: %r)" % (what, last_error))
+
+
+def primary_of(hosts, **kwargs):
+    """The member that says it is a writable primary, polled until one does."""
+    def find():
+        for host in hosts:
+            try:
+                hello = direct(host, serverSelectionTimeoutMS=1000, **kwargs).admin.command("hello")
+            except PyMongoError:
+                continue
+            if hello.get("isWritablePrimary"):
+                return host
+        return None
+    return wait_for(find, what="a primary among %s" % hosts)
+
+
+def state_of(host, **kwargs):
+    return direct(host, **kwargs).admin.command("replSetGetStatus")["myState"]
+
+
+def error_of(fn):
+    """Run ``fn``, expect a server error reply, return (code, errmsg).
+
+    pymongo raises NotPrimaryError (not an OperationFailure) for the
+    "not primary" family of codes; both carry the server's reply."""
+    with pytest.raises((OperationFailure, NotPrimaryError)) as info:
+        fn()
+    details = info.value.details or {}
+    return details.get("code"), details.get("errmsg", "")
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    clusters = []
+
+    def make(count, **kwargs):
+        cluster = Cluster(tmp_path / ("c%d" % len(clusters)), free_ports(count), **kwargs)
+        clusters.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield make
+    for cluster in clusters:
+        cluster.kill()
+
+
+@pytest.fixture
+def rs3(make_cluster):
+    """An initiated 3-member set with short election timeouts."""
+    cluster = make_cluster(3)
+    direct(cluster.hosts[0]).admin.command("replSetInitiate", cluster.initiate_config(**FAST))
+    primary_of(cluster.hosts)
+    return cluster
+
+
+def run_mongosim(args, env=None, timeout=20):
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = TESTS_DIR
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "mongosim"] + args, capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+def make_keyfile(path, content="c2VjcmV0a2V5Zm9ydGVzdHM=", mode=0o400):
+    path.write_text(content + "\n")
+    os.chmod(path, mode)
+    return str(path)
+
+
+__all__ = ["FAST", "direct", "wait_for", "primary_of", "state_of", "error_of", "run_mongosim", "make_keyfile",
+           "free_ports", "stat"]
