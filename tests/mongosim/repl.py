@@ -1572,11 +1572,20 @@ class ReplCoordinator:
             self.notify()
 
     def _advance_commit_point_from(self, committed):
+        """Learn the commit point from the primary (via a sync source or
+        heartbeat). Our own tail may be about to roll back, so we only move to
+        an entry we hold, or to our last applied entry when it is in the
+        commit point's term (then it came from the same primary)."""
         if committed.is_null():
             return
         applied = self.last_applied()
-        target = committed if committed <= applied else applied
-        if target > self.last_committed and self.storage.find(target) is not None:
+        if committed <= applied:
+            target = committed if self.storage.find(committed) is not None else None
+        elif committed.term == applied.term:
+            target = applied
+        else:
+            target = None
+        if target is not None and target > self.last_committed:
             self.last_committed = target
             self.notify()
 
@@ -1807,7 +1816,8 @@ class ReplCoordinator:
             source_applied = OpTime.from_doc(reply["lastApplied"])
             if source_applied > source_data.applied:
                 source_data.applied = source_applied
-        if self.state in (PRIMARY, ARBITER, REMOVED, ROLLBACK) or self.last_applied() != after:
+        if self.state in (PRIMARY, ARBITER, REMOVED, ROLLBACK) or self.last_applied() != after or \
+                self.server.fail_points & {"stopReplProducer", "rsSyncApplyStop"}:
             return  # our state moved on while the fetch was in flight: this batch no longer applies
         entries = reply.get("entries", [])
         if entries:
@@ -1873,12 +1883,15 @@ class ReplCoordinator:
         self._set_state(ROLLBACK)
         LOG.info("ROLLBACK", 21593, "Transition to ROLLBACK")
         try:
-            recent = self.storage.optimes_after(self.last_committed) or self.storage.recent_optimes(1)
+            recent = self.storage.recent_optimes(1000)
             reply = await self.server.peers.command(
                 source["host"], "sync", {"_mongosimOplogHas": 1,
                                          "optimes": [o.to_doc() for o in reversed(recent)]}, 30.0)
             common = OpTime.from_doc(reply.get("found")) if reply.get("ok") and reply.get("found") else None
             removed = self.storage.truncate_after(common) if common is not None else None
+            LOG.info("ROLLBACK", 21607, "Rollback common point", {
+                "commonPoint": common.to_doc() if common is not None else None,
+                "ops": [e["op"] for e in removed] if removed is not None else None})
             if removed is None or any(e["op"] == "c" for e in removed):
                 self.server.save_rollback_files(removed or [])
                 self._needs_initial_sync = True
