@@ -1,0 +1,240 @@
+"""Access control, the localhost exception, member authentication with the
+keyFile, and TLS modes."""
+
+import ssl
+import subprocess
+
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+
+from conftest import FAST, direct, error_of, make_keyfile, primary_of, wait_for
+
+
+@pytest.fixture
+def keyfile(tmp_path):
+    return make_keyfile(tmp_path / "keyfile")
+
+
+@pytest.fixture
+def secured(make_cluster, keyfile):
+    cluster = make_cluster(3, keyfile=keyfile, auth=True)
+    return cluster
+
+
+def test_localhost_exception_initiate_then_first_user(secured):
+    first = direct(secured.hosts[0])
+    code, msg = error_of(lambda: first.admin.command("replSetGetConfig"))
+    assert (code, msg) == (13, "Command replSetGetConfig requires authentication")
+    code, _ = error_of(lambda: first.admin.command("serverStatus"))
+    assert code == 13
+    first.admin.command("replSetInitiate", secured.initiate_config(**FAST))
+    primary = wait_for(lambda: next((m["name"] for m in first.admin.command("replSetGetStatus")["members"]
+                                     if m["stateStr"] == "PRIMARY"), None), what="a primary (status via exception)")
+    secondary = next(h for h in secured.hosts if h != primary)
+    code, _ = error_of(lambda: direct(secondary).admin.command("createUser", "admin", pwd="pw", roles=["root"]))
+    assert code == 10107
+    direct(primary).admin.command("createUser", "admin", pwd="pw", roles=["root"])
+    code, msg = error_of(lambda: direct(primary).admin.command("createUser", "x", pwd="pw", roles=["root"]))
+    assert (code, msg) == (13, "Command createUser requires authentication")
+    # The exception closes on every member once the user has replicated.
+    for host in secured.hosts:
+        wait_for(lambda h=host: _status_refused(h), what="the exception to close on %s" % host)
+    admin = MongoClient(",".join(secured.hosts), replicaSet="rs0", username="admin", password="pw")
+    assert admin.admin.command("replSetGetStatus")["ok"] == 1.0
+
+
+def _status_refused(host):
+    try:
+        direct(host).admin.command("replSetGetStatus")
+    except OperationFailure as exc:
+        return exc.code == 13
+    return False
+
+
+def test_localhost_exception_does_not_apply_to_remote_connections(make_cluster, keyfile):
+    import socket
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("198.51.100.1", 9))  # no packet is sent: this only picks the outbound interface
+        address = probe.getsockname()[0]
+    except OSError:
+        address = None
+    finally:
+        probe.close()
+    if address is None or address.startswith("127."):
+        pytest.skip("this machine has no non-loopback address")
+    cluster = make_cluster(1, keyfile=keyfile, auth=True, bind_ip="127.0.0.1,%s" % address)
+    port = cluster.members[0].port
+    code, msg = error_of(lambda: direct("%s:%d" % (address, port)).admin.command("replSetInitiate"))
+    assert (code, msg) == (13, "Command replSetInitiate requires authentication")
+    assert direct("127.0.0.1:%d" % port).admin.command("replSetInitiate")["ok"] == 1.0
+
+
+def test_localhost_exception_can_be_turned_off(make_cluster, keyfile):
+    cluster = make_cluster(1, keyfile=keyfile, auth=True, parameters={"enableLocalhostAuthBypass": False})
+    code, _ = error_of(lambda: direct(cluster.hosts[0]).admin.command("replSetInitiate"))
+    assert code == 13
+
+
+def test_roles(secured):
+    direct(secured.hosts[0]).admin.command("replSetInitiate", secured.initiate_config(**FAST))
+    primary = wait_for(lambda: next((m["name"] for m in direct(secured.hosts[0]).admin.command(
+        "replSetGetStatus")["members"] if m["stateStr"] == "PRIMARY"), None), what="a primary")
+    direct(primary).admin.command("createUser", "root", pwd="pw", roles=["root"])
+    root = MongoClient(",".join(secured.hosts), replicaSet="rs0", username="root", password="pw")
+    root.admin.command("createUser", "monitor", pwd="pw", roles=["clusterMonitor"])
+    root.admin.command("createUser", "app", pwd="pw", roles=[{"role": "readWrite", "db": "app"}])
+    root.admin.command("createUser", "reader", pwd="pw", roles=[{"role": "read", "db": "app"}])
+    root.admin.command("createUser", "useradmin", pwd="pw", roles=["userAdminAnyDatabase"])
+    code, msg = error_of(lambda: root.admin.command("createUser", "bad", pwd="pw", roles=["nosuchrole"]))
+    assert (code, msg) == (31, "Could not find role: nosuchrole@admin")
+    code, msg = error_of(lambda: root.admin.command("createUser", "app", pwd="pw", roles=[]))
+    assert (code, msg) == (51003, 'User "app@admin" already exists')
+
+    def client(user):
+        return MongoClient(",".join(secured.hosts), replicaSet="rs0", username=user, password="pw")
+
+    assert client("monitor").admin.command("replSetGetStatus")["ok"] == 1.0
+    assert error_of(lambda: client("monitor").app.things.insert_one({}))[0] == 13
+    client("app").app.things.insert_one({"x": 1})
+    assert client("reader").app.things.count_documents({}) == 1
+    code, msg = error_of(lambda: client("reader").app.things.insert_one({}))
+    assert code == 13 and msg.startswith("not authorized on app to execute command { insert: \"things\"")
+    assert error_of(lambda: client("app").admin.command("replSetGetConfig"))[0] == 13
+    client("useradmin").admin.command("createUser", "later", pwd="pw", roles=["read"])
+    assert error_of(lambda: client("useradmin").app.things.find_one())[0] == 13
+    root.admin.command("updateUser", "reader", pwd="new")
+    with pytest.raises(OperationFailure) as info:
+        client("reader").admin.command("ping")
+    assert info.value.code == 18
+    root.admin.command("grantRolesToUser", "reader", roles=["clusterMonitor"])
+    users = {u["user"]: u for u in root.admin.command("usersInfo")["users"]}
+    assert {"role": "clusterMonitor", "db": "admin"} in users["reader"]["roles"]
+    assert users["reader"]["mechanisms"] == ["SCRAM-SHA-1", "SCRAM-SHA-256"]
+    root.admin.command("dropUser", "later")
+    assert "later" not in {u["user"] for u in root.admin.command("usersInfo")["users"]}
+    code, _ = error_of(lambda: root.admin.command("dropUser", "later"))
+    assert code == 11
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_scram_mechanisms(make_cluster, keyfile, mechanism):
+    cluster = make_cluster(1, keyfile=keyfile, auth=True)
+    host = cluster.hosts[0]
+    direct(host).admin.command("replSetInitiate")
+    wait_for(lambda: direct(host).admin.command("hello")["isWritablePrimary"], what="self-election")
+    direct(host).admin.command("createUser", "u", pwd="p\u00e4ss word", roles=["root"])
+    client = direct(host, username="u", password="p\u00e4ss word", authMechanism=mechanism)
+    assert client.admin.command("connectionStatus")["authInfo"]["authenticatedUsers"] == [{"user": "u",
+                                                                                          "db": "admin"}]
+    code, msg = error_of(lambda: direct(host, username="u", password="wrong",
+                                        authMechanism=mechanism).admin.command("ping"))
+    assert (code, msg) == (18, "Authentication failed.")
+
+
+def test_member_with_a_different_keyfile_stays_unhealthy(make_cluster, tmp_path):
+    good = make_keyfile(tmp_path / "good", "Z29vZGtleWdvb2RrZXk=")
+    bad = make_keyfile(tmp_path / "bad", "YmFka2V5YmFka2V5YmFk")
+    cluster = make_cluster(3, keyfile=good, auth=True)
+    odd = cluster.members[2]
+    odd.stop()
+    cluster.keyfile = bad
+    odd.start()
+    cluster.keyfile = good
+    direct(cluster.hosts[0]).admin.command("replSetInitiate", {
+        "_id": "rs0", "members": [{"_id": 0, "host": cluster.hosts[0]}, {"_id": 1, "host": cluster.hosts[1]}],
+        "settings": FAST})
+    primary = wait_for(lambda: next((m["name"] for m in direct(cluster.hosts[0]).admin.command(
+        "replSetGetStatus")["members"] if m["stateStr"] == "PRIMARY"), None), what="a primary")
+    direct(primary).admin.command("createUser", "admin", pwd="pw", roles=["root"])
+    admin = direct(primary, username="admin", password="pw")
+    config = admin.admin.command("replSetGetConfig")["config"]
+    config["version"] += 1
+    config["members"].append({"_id": 2, "host": odd.host, "priority": 0, "votes": 0})
+    admin.admin.command("replSetReconfig", config)
+    entry = wait_for(lambda: next((m for m in admin.admin.command("replSetGetStatus")["members"]
+                                   if m["name"] == odd.host and m.get("authenticated") is False), None),
+                     what="the odd member to be reported unauthenticated")
+    assert entry["health"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A throwaway CA and a member certificate for 127.0.0.1/localhost."""
+    path = tmp_path_factory.mktemp("pki")
+
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=path)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=mongosim test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "member.key", "-out", "member.csr", "-subj",
+        "/O=quorum/CN=localhost")
+    (path / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                                  "extendedKeyUsage=serverAuth,clientAuth\n")
+    run("x509", "-req", "-in", "member.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "member.crt", "-days", "2", "-extfile", "ext.cnf")
+    (path / "member.pem").write_text((path / "member.crt").read_text() + (path / "member.key").read_text())
+    return {"ca": str(path / "ca.pem"), "pem": str(path / "member.pem")}
+
+
+def _tls_client(host, pki, cert=True, **kwargs):
+    options = {"tls": True, "tlsCAFile": pki["ca"], "serverSelectionTimeoutMS": 3000}
+    if cert:
+        options["tlsCertificateKeyFile"] = pki["pem"]
+    options.update(kwargs)
+    return direct(host, **options)
+
+
+def test_require_tls_between_members_and_for_clients(make_cluster, pki):
+    cluster = make_cluster(3, tls={"mode": "requireTLS", "cert": pki["pem"], "ca": pki["ca"]})
+    _tls_client(cluster.hosts[0], pki).admin.command("replSetInitiate", cluster.initiate_config(**FAST))
+    client = MongoClient(",".join(cluster.hosts), replicaSet="rs0", tls=True, tlsCAFile=pki["ca"],
+                         tlsCertificateKeyFile=pki["pem"], w=3)
+    client.test.t.insert_one({"x": 1})  # w:3 proves the members replicate over TLS
+    with pytest.raises(ServerSelectionTimeoutError):
+        direct(cluster.hosts[0], serverSelectionTimeoutMS=1500).admin.command("ping")
+    with pytest.raises(ServerSelectionTimeoutError):
+        _tls_client(cluster.hosts[0], pki, cert=False, serverSelectionTimeoutMS=1500).admin.command("ping")
+    assert direct(cluster.hosts[0], tls=True, tlsCAFile=pki["ca"], tlsCertificateKeyFile=pki["pem"]).admin.command(
+        "getParameter", 1, tlsMode=1)["tlsMode"] == "requireTLS"
+
+
+@pytest.mark.parametrize("mode", ["allowTLS", "preferTLS"])
+def test_mixed_modes_accept_both(make_cluster, pki, mode):
+    cluster = make_cluster(1, tls={"mode": mode, "cert": pki["pem"], "ca": pki["ca"],
+                                   "allow_without_cert": True})
+    host = cluster.hosts[0]
+    assert direct(host).admin.command("ping")["ok"] == 1.0
+    assert _tls_client(host, pki, cert=False).admin.command("ping")["ok"] == 1.0
+    assert _tls_client(host, pki).admin.command("ping")["ok"] == 1.0
+
+
+def test_tls_mode_upgrade_at_runtime(make_cluster, pki):
+    cluster = make_cluster(1, tls={"mode": "allowTLS", "cert": pki["pem"], "ca": pki["ca"]})
+    host = cluster.hosts[0]
+    client = _tls_client(host, pki)
+    assert client.admin.command("setParameter", 1, tlsMode="preferTLS")["was"] == "allowTLS"
+    assert client.admin.command("setParameter", 1, tlsMode="requireTLS")["was"] == "preferTLS"
+    with pytest.raises(ServerSelectionTimeoutError):
+        direct(host, serverSelectionTimeoutMS=1500).admin.command("ping")
+    code, _ = error_of(lambda: client.admin.command("setParameter", 1, tlsMode="allowTLS"))
+    assert code == 2
+
+
+def test_tls_needs_a_certificate(tmp_path):
+    from conftest import run_mongosim
+    result = run_mongosim(["--dbpath", str(tmp_path), "--tlsMode", "requireTLS"])
+    assert result.returncode == 2
+    assert "need tlsCertificateKeyFile or certificateSelector when TLS is enabled" in result.stderr
+
+
+def test_ssl_module_is_what_clients_negotiate_with(make_cluster, pki):
+    cluster = make_cluster(1, tls={"mode": "requireTLS", "cert": pki["pem"], "ca": pki["ca"]})
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    ctx.load_cert_chain(pki["pem"])
+    import socket
+    with socket.create_connection(("127.0.0.1", cluster.members[0].port)) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
