@@ -13,11 +13,16 @@
   are not allowed in a config file, contradictory settings), so the role fails
   in preflight instead of leaving a member that cannot start.
 * ``mongod_keyfile_problems`` applies mongod's keyFile content rules.
+* ``mongod_unit_properties`` and ``mongod_files_changed_since`` read
+  ``systemctl show`` and ``stat`` output to find files that changed after the
+  running mongod started, i.e. members that run an outdated configuration.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
+import time
 
 from ansible.errors import AnsibleFilterError
 
@@ -145,6 +150,47 @@ def mongod_keyfile_problems(content, variable="mongod_keyfile_content"):
     return problems
 
 
+def mongod_unit_properties(text):
+    """``systemctl show`` output (``Key=Value`` lines) as a dictionary."""
+    properties = {}
+    for line in str(text).splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key:
+            properties[key.strip()] = value
+    return properties
+
+
+def _systemd_utc_seconds(timestamp):
+    """Seconds since the epoch of a ``systemctl show`` timestamp printed with TZ=UTC."""
+    match = re.match(r"^(?:[A-Za-z]{3} )?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC$", str(timestamp).strip())
+    if not match:
+        return None
+    return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"))
+
+
+def mongod_files_changed_since(stat_lines, started):
+    """Paths whose change time is later than the start of the running mongod.
+
+    ``stat_lines`` are ``stat --format='%Z %n'`` lines (change time in whole
+    seconds, then the path); ``started`` is the service's
+    ``ExecMainStartTimestamp`` as ``systemctl show`` prints it with ``TZ=UTC``.
+    Only files changed in a later second count, so a file written in the very
+    second mongod started is not reported (the role's own writes are tracked
+    separately). An unreadable timestamp reports nothing rather than guessing.
+    """
+    start = _systemd_utc_seconds(started)
+    if start is None:
+        return []
+    changed = []
+    for line in stat_lines or []:
+        seconds, sep, path = str(line).partition(" ")
+        if not sep or not seconds.isdigit():
+            continue
+        if int(seconds) > start:
+            changed.append(path)
+    return changed
+
+
 class FilterModule:
     """mongod.conf and keyFile filters for the quorum.mongodb roles."""
 
@@ -153,4 +199,6 @@ class FilterModule:
             "mongod_conf": mongod_conf,
             "mongod_conf_problems": mongod_conf_problems,
             "mongod_keyfile_problems": mongod_keyfile_problems,
+            "mongod_unit_properties": mongod_unit_properties,
+            "mongod_files_changed_since": mongod_files_changed_since,
         }

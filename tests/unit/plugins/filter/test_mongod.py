@@ -138,3 +138,41 @@ def test_bad_keys_are_reported_without_the_key(mongod_filters, content, fragment
 
 def test_keyfile_problem_names_the_variable(mongod_filters):
     assert "vault_key" in mongod_filters.mongod_keyfile_problems("x", variable="vault_key")[0]
+
+
+# ---------------------------------------------------------------- outdated files
+
+
+def test_unit_properties_are_parsed(mongod_filters):
+    text = ("LoadState=loaded\nActiveState=active\nExecStart={ path=/usr/bin/mongod ; argv[]=/usr/bin/mongod "
+            "--config /etc/mongod.conf ; }\nDropInPaths=\nnot a property\n")
+    props = mongod_filters.mongod_unit_properties(text)
+    assert props["LoadState"] == "loaded" and props["ActiveState"] == "active"
+    assert props["ExecStart"].startswith("{ path=/usr/bin/mongod ; argv[]=")
+    assert props["DropInPaths"] == ""
+    assert "not a property" not in props
+
+
+STARTED = "Tue 2026-11-24 08:00:00 UTC"
+START_EPOCH = 1795507200  # 2026-11-24T08:00:00Z
+
+
+def test_files_newer_than_the_process_are_reported(mongod_filters):
+    lines = ["%d /etc/mongod.conf" % (START_EPOCH + 1), "%d /usr/bin/mongod" % (START_EPOCH - 3600),
+             "%d /etc/mongodb/key file" % (START_EPOCH + 90)]
+    assert mongod_filters.mongod_files_changed_since(lines, STARTED) == ["/etc/mongod.conf", "/etc/mongodb/key file"]
+
+
+def test_a_file_changed_in_the_start_second_is_not_reported(mongod_filters):
+    assert mongod_filters.mongod_files_changed_since(["%d /etc/mongod.conf" % START_EPOCH], STARTED) == []
+
+
+@pytest.mark.parametrize("started", ["", "n/a", "Tue 2026-11-24 08:00:00 CET", None])
+def test_unreadable_start_time_reports_nothing(mongod_filters, started):
+    assert mongod_filters.mongod_files_changed_since(["%d /etc/mongod.conf" % (START_EPOCH + 99)], started) == []
+
+
+def test_timestamp_without_weekday_and_garbage_lines(mongod_filters):
+    lines = ["stat: cannot statx '/x': No such file or directory", "", "%d /a" % (START_EPOCH + 5)]
+    assert mongod_filters.mongod_files_changed_since(lines, "2026-11-24 08:00:00 UTC") == ["/a"]
+    assert mongod_filters.mongod_files_changed_since(None, STARTED) == []
