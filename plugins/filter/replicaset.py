@@ -14,8 +14,12 @@ options. These filters read those variables from ``hostvars`` so that
 * ``replicaset_member_problems`` lists every rule the declaration breaks, each
   message naming the host, the variable and the valid values, so a preflight
   assert can stop before any host is touched;
+* ``replicaset_preferred_host`` picks the host to initiate from: the electable
+  member with the highest priority;
 * ``replicaset_restart_order`` orders hosts for a rolling restart: every member
-  that is not primary first, the primary last.
+  that is not primary first, the primary last;
+* ``replicaset_status_table`` turns quorum.mongodb.replicaset_info's result into
+  the member table that playbooks/status.yml prints.
 
 They are pure functions of their arguments (no connection, no I/O) and are
 unit-tested in tests/unit/plugins/filter/.
@@ -313,6 +317,26 @@ def _is_loopback(address):
     return name == "localhost" or name.startswith("127.") or name == "::1"
 
 
+def replicaset_preferred_host(hostvars, hosts, default_port=DEFAULT_PORT):
+    """The host to initiate the set from: the electable member with the highest priority.
+
+    mongod initiates only from a member that can itself become primary, and the
+    member with the highest priority will be primary soon after anyway. Ties go
+    to the first host. Returns None when no member is electable.
+    """
+    best = None
+    best_priority = 0
+    for host in hosts:
+        member, problems = _read_member(host, _get(hostvars, host), default_port)
+        if problems:
+            continue
+        eff = _effective(member)
+        if eff["arbiter_only"] or eff["votes"] != 1 or eff["priority"] <= best_priority:
+            continue
+        best, best_priority = host, eff["priority"]
+    return best
+
+
 def replicaset_restart_order(hosts, states):
     """Hosts in rolling-restart order: everything that is not primary, then the primary.
 
@@ -327,6 +351,67 @@ def replicaset_restart_order(hosts, states):
     return [host for host in hosts if host not in primaries] + primaries
 
 
+def _first_present(mapping, *keys, default=None):
+    for key in keys:
+        if isinstance(mapping, dict) and mapping.get(key) is not None:
+            return mapping[key]
+    return default
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return ("%.2f" % value).rstrip("0").rstrip(".")
+    return str(value)
+
+
+STATUS_COLUMNS = (
+    ("member", ("name", "host")),
+    ("state", ("state", "state_str", "stateStr")),
+    ("health", ("health",)),
+    ("lag (s)", ("lag", "lag_secs", "lag_seconds", "replication_lag_secs")),
+    ("votes", ("votes",)),
+    ("priority", ("priority",)),
+)
+
+
+def replicaset_status_table(status):
+    """Lines of a member table (name, state, health, lag, votes, priority) and the fault tolerance."""
+    members = _first_present(status, "members", default=[]) or []
+    rows = [[title for title, _keys in STATUS_COLUMNS]]
+    for member in members:
+        row = []
+        for title, keys in STATUS_COLUMNS:
+            value = _first_present(member, *keys)
+            if title == "health" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = "up" if value == 1 else "down"
+            row.append(_cell(value))
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    primary = _first_present(status, "primary")
+    lines.append("primary: %s" % (primary if primary else "none"))
+    tolerance = _first_present(status, "fault_tolerance")
+    if isinstance(tolerance, dict):
+        overall = _first_present(tolerance, "overall", "members", "voting_members")
+        lines.append("fault tolerance: %s voting member(s) can fail with a primary still elected" % _cell(overall))
+        per_tag = _first_present(tolerance, "per_tag", "tags", default={}) or {}
+        for tag in sorted(per_tag):
+            lines.append("fault tolerance by %s: %s" % (tag, json_compact(per_tag[tag])))
+    elif tolerance is not None:
+        lines.append("fault tolerance: %s voting member(s) can fail with a primary still elected" % _cell(tolerance))
+    return lines
+
+
+def json_compact(value):
+    if isinstance(value, dict):
+        return ", ".join("%s=%s" % (key, _cell(value[key])) for key in sorted(value))
+    return _cell(value)
+
+
 class FilterModule:
     """Replica-set member filters for the quorum.mongodb roles."""
 
@@ -336,4 +421,6 @@ class FilterModule:
             "replicaset_member_addresses": replicaset_member_addresses,
             "replicaset_member_problems": replicaset_member_problems,
             "replicaset_restart_order": replicaset_restart_order,
+            "replicaset_preferred_host": replicaset_preferred_host,
+            "replicaset_status_table": replicaset_status_table,
         }

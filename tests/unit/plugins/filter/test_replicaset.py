@@ -247,7 +247,61 @@ def test_restart_order_refuses_two_primaries(replicaset_filters):
         replicaset_filters.replicaset_restart_order(["a", "b"], {"a": "PRIMARY", "b": "primary"})
 
 
+# ---------------------------------------------------------------- preferred host
+
+
+def test_preferred_host_is_the_highest_priority_electable_member(replicaset_filters):
+    hostvars = {"arb": {"replicaset_member_arbiter_only": True},
+                "hidden": {"replicaset_member_hidden": True},
+                "db1": {"replicaset_member_priority": 1},
+                "db2": {"replicaset_member_priority": "5"},
+                "db3": {"replicaset_member_priority": 5},
+                "nonvoting": {"replicaset_member_votes": 0, "replicaset_member_priority": 9}}
+    assert replicaset_filters.replicaset_preferred_host(hostvars, list(hostvars)) == "db2"
+
+
+def test_preferred_host_defaults_to_the_first_electable_host(replicaset_filters):
+    hostvars = {"arb": {"replicaset_member_arbiter_only": True}, "db1": {}, "db2": {}}
+    assert replicaset_filters.replicaset_preferred_host(hostvars, ["arb", "db1", "db2"]) == "db1"
+
+
+def test_preferred_host_is_none_without_electable_member(replicaset_filters):
+    hostvars = {"a": {"replicaset_member_priority": 0}, "b": {"replicaset_member_votes": "x"}}
+    assert replicaset_filters.replicaset_preferred_host(hostvars, ["a", "b"]) is None
+
+
 def test_filter_module_exports_every_filter(replicaset_filters):
     exported = replicaset_filters.FilterModule().filters()
     assert set(exported) == {"replicaset_members", "replicaset_member_addresses", "replicaset_member_problems",
-                             "replicaset_restart_order"}
+                             "replicaset_restart_order", "replicaset_preferred_host", "replicaset_status_table"}
+
+
+# ---------------------------------------------------------------- status table
+
+
+def test_status_table_lists_members_and_tolerance(replicaset_filters):
+    status = {
+        "primary": "db1:27017",
+        "members": [
+            {"name": "db1:27017", "state": "PRIMARY", "health": 1, "lag": 0, "votes": 1, "priority": 2},
+            {"name": "db2:27017", "state": "SECONDARY", "health": 1, "lag": 1.25, "votes": 1, "priority": 1},
+            {"name": "db4.example.net:27017", "state": "(not reachable/healthy)", "health": 0, "votes": 0,
+             "priority": 0},
+        ],
+        "fault_tolerance": {"overall": 1, "per_tag": {"dc": {"east": 0, "west": 1}}},
+    }
+    lines = replicaset_filters.replicaset_status_table(status)
+    assert lines[0].split() == ["member", "state", "health", "lag", "(s)", "votes", "priority"]
+    assert lines[1].split() == ["db1:27017", "PRIMARY", "up", "0", "1", "2"]
+    assert lines[2].split() == ["db2:27017", "SECONDARY", "up", "1.25", "1", "1"]
+    assert lines[3].split()[0] == "db4.example.net:27017" and "down" in lines[3] and " - " in lines[3]
+    # columns line up
+    assert len({line.index("up") for line in lines[1:3]}) == 1
+    assert "primary: db1:27017" in lines
+    assert "fault tolerance: 1 voting member(s) can fail with a primary still elected" in lines
+    assert "fault tolerance by dc: east=0, west=1" in lines
+
+
+def test_status_table_without_primary_or_members(replicaset_filters):
+    lines = replicaset_filters.replicaset_status_table({"members": [], "fault_tolerance": 0})
+    assert lines[1:] == ["primary: none", "fault tolerance: 0 voting member(s) can fail with a primary still elected"]
