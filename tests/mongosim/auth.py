@@ -34,7 +34,7 @@ def load_keyfile(path):
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
     except OSError as exc:
-        raise StartupError("Error reading file %s: %s" % (path, exc.strerror), exit_code=1)
+        raise StartupError("Error reading file %s: %s" % (path, exc.strerror), exit_code=1) from exc
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise StartupError("permissions on %s are too open" % path, exit_code=1)
     try:

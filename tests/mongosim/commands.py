@@ -676,7 +676,8 @@ async def cmd_sasl_start(ctx):
     try:
         payload = conversation.start(ctx.body.get("payload", b""))
     except CommandError:
-        raise CommandError(18, "Authentication failed.")
+        # Like mongod, tell the client only that authentication failed, never why.
+        raise CommandError(18, "Authentication failed.") from None
     conv_id = max(ctx.conn.sasl, default=0) + 1
     ctx.conn.sasl[conv_id] = (conversation, ctx.db)
     return {"conversationId": conv_id, "done": False, "payload": payload}
@@ -696,7 +697,8 @@ async def cmd_sasl_continue(ctx):
         LOG.info("ACCESS", 20249, "Authentication failed",
                  {"mechanism": conversation.mechanism, "principalName": conversation.user, "authenticationDatabase":
                   db, "remote": ctx.conn.remote, "error": exc.message})
-        raise CommandError(18, "Authentication failed.")
+        # The reason is in the log above; the client learns only that it failed.
+        raise CommandError(18, "Authentication failed.") from None
     skip_empty = True
     done = conversation.step >= 2 and skip_empty
     if conversation.step >= 2:

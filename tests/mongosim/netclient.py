@@ -41,7 +41,7 @@ class PeerConnection:
                 timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             self.close()
-            raise PeerError("Error connecting to %s :: caused by :: %s" % (self.host_port, _describe(exc)))
+            raise PeerError("Error connecting to %s :: caused by :: %s" % (self.host_port, _describe(exc))) from exc
         hello = {"hello": 1, "$db": "admin"}
         if self.client_meta:
             hello["internalClient"] = self.client_meta
@@ -87,7 +87,7 @@ class PeerConnection:
                     return body
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, wire.ProtocolError) as exc:
             self.close()
-            raise PeerError("Error on connection to %s :: caused by :: %s" % (self.host_port, _describe(exc)))
+            raise PeerError("Error on connection to %s :: caused by :: %s" % (self.host_port, _describe(exc))) from exc
 
     async def command(self, doc, timeout, db="admin"):
         """Send one command and return the reply document (ok may be 0)."""

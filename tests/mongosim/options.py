@@ -382,10 +382,10 @@ def parse_cli(argv):
         elif kind == "int":
             try:
                 values[dotted] = int(value)
-            except ValueError:
-                raise StartupError("Error parsing command line: the argument ('%s') for option '--%s' is invalid"
-                                   % (value, name), lines=["Error parsing command line: the argument ('%s') for "
-                                                           "option '--%s' is invalid" % (value, name), HELP_HINT])
+            except ValueError as exc:
+                message = ("Error parsing command line: the argument ('%s') for option '--%s' is invalid"
+                           % (value, name))
+                raise StartupError(message, lines=[message, HELP_HINT]) from exc
         elif kind == "float":
             values[dotted] = float(value)
         else:
@@ -408,10 +408,11 @@ def load(argv):
                 doc = yaml.safe_load(handle)
         except OSError as exc:
             raise StartupError("Error reading config file: %s" % exc.strerror,
-                               lines=["Error reading config file: %s" % exc.strerror, HELP_HINT])
+                               lines=["Error reading config file: %s" % exc.strerror, HELP_HINT]) from exc
         except yaml.YAMLError as exc:
             raise StartupError("Error parsing YAML config file: %s" % exc,
-                               lines=["Error parsing YAML config file: %s" % str(exc).replace("\n", " "), HELP_HINT])
+                               lines=["Error parsing YAML config file: %s" % str(exc).replace("\n", " "),
+                                      HELP_HINT]) from exc
         if doc is None:
             doc = {}
         if not isinstance(doc, dict):

@@ -504,7 +504,7 @@ class ReplCoordinator:
         try:
             config = rc.parse(doc, for_initiate=True)
         except rc.ParseError as exc:
-            raise CommandError(93, str(exc))
+            raise CommandError(93, str(exc)) from exc
         if "settings" in doc and isinstance(doc["settings"], dict) and "replicaSetId" in doc["settings"]:
             raise CommandError(93, "replica set configuration cannot contain 'replicaSetId' field when called "
                                "from replSetInitiate: %s" % doc)
@@ -515,7 +515,7 @@ class ReplCoordinator:
         try:
             rc.validate(config)
         except rc.ValidationError as exc:
-            raise CommandError(93, str(exc))
+            raise CommandError(93, str(exc)) from exc
         if rc.gle_defaults_customized(config):
             raise CommandError(93, "Replica set config contains customized getLastErrorDefaults, which has been "
                                "deprecated and is now ignored. Use setDefaultRWConcern instead to set a "
@@ -800,7 +800,7 @@ class ReplCoordinator:
         try:
             new = rc.parse(doc, for_initiate=False)
         except rc.ParseError as exc:
-            raise CommandError(93, str(exc))
+            raise CommandError(93, str(exc)) from exc
         if new["_id"] != old["_id"]:
             raise CommandError(93, "Rejecting reconfig where new config set name differs from command line set "
                                "name, new config set name: %s, old config set name: %s" % (new["_id"], old["_id"]))
@@ -854,7 +854,7 @@ class ReplCoordinator:
         try:
             rc.validate(new)
         except rc.ValidationError as exc:
-            raise incompatible(str(exc))
+            raise incompatible(str(exc)) from exc
         new_vt, old_vt = rc.version_term(new), rc.version_term(old)
         if not rc.is_newer(new_vt, old_vt):
             raise incompatible("New replica set configuration version and term must be greater than old, but %s is "

@@ -131,7 +131,7 @@ class Server:
                     infos = socket.getaddrinfo(ip, self.opts.port, type=socket.SOCK_STREAM)
                     addresses.append(infos[0][4][0])
                 except OSError as exc:
-                    raise StartupError("getaddrinfo(\"%s\") failed: %s" % (ip, exc), exit_code=48)
+                    raise StartupError("getaddrinfo(\"%s\") failed: %s" % (ip, exc), exit_code=48) from exc
         for address in dict.fromkeys(addresses):
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
@@ -145,7 +145,7 @@ class Server:
                 LOG.error("NETWORK", 23024, "Error setting up listener",
                           {"error": {"code": 9001, "codeName": "SocketException", "errmsg": exc.strerror}},
                           ctx="initandlisten")
-                raise StartupError("Error setting up listener: %s" % exc.strerror, exit_code=48)
+                raise StartupError("Error setting up listener: %s" % exc.strerror, exit_code=48) from exc
             sock.listen(128)
             sock.setblocking(False)
             loop.add_reader(sock.fileno(), self._on_accept, sock)

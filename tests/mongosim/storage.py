@@ -163,13 +163,13 @@ class Storage:
             raise StartupError("DBPathInUse: Unable to create/open the lock file: %s (%s). Ensure the user "
                                "executing mongod is the owner of the lock file and has the appropriate "
                                "permissions. Also make sure that another mongod instance is not already running "
-                               "on the %s directory" % (lock_path, exc.strerror, self.path), exit_code=100)
+                               "on the %s directory" % (lock_path, exc.strerror, self.path), exit_code=100) from exc
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
             raise StartupError("DBPathInUse: Unable to lock the lock file: %s (Resource temporarily unavailable). "
                                "Another mongod instance is already running on the %s directory"
-                               % (lock_path, self.path), exit_code=100)
+                               % (lock_path, self.path), exit_code=100) from exc
         os.ftruncate(self._lock_fd, 0)
         os.write(self._lock_fd, ("%d\n" % os.getpid()).encode())
         self.has_data_files = os.path.exists(self._file(OPLOG_FILE)) or os.path.exists(self._file(DATA_FILE))

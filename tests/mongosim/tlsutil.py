@@ -17,13 +17,13 @@ def server_context(opts):
     try:
         ctx.load_cert_chain(cert, password=opts.tls_value("certificateKeyFilePassword"))
     except (OSError, ssl.SSLError) as exc:
-        raise StartupError("Cannot read certificate file: %s %s" % (cert, exc), exit_code=1)
+        raise StartupError("Cannot read certificate file: %s %s" % (cert, exc), exit_code=1) from exc
     ca = opts.tls_value("CAFile")
     if ca:
         try:
             ctx.load_verify_locations(ca)
         except (OSError, ssl.SSLError) as exc:
-            raise StartupError("Cannot read certificate authority file: %s %s" % (ca, exc), exit_code=1)
+            raise StartupError("Cannot read certificate authority file: %s %s" % (ca, exc), exit_code=1) from exc
         if opts.tls_value("allowInvalidCertificates"):
             ctx.verify_mode = ssl.CERT_NONE
         elif opts.tls_value("allowConnectionsWithoutCertificates"):
