@@ -16,7 +16,6 @@ resident per member.
 
 import argparse
 import asyncio
-import os
 import socket
 import subprocess
 import sys
@@ -189,7 +188,7 @@ def main(argv=None):
         first = MongoClient(cluster.hosts[0], directConnection=True)
         started = time.monotonic()
         first.admin.command("replSetInitiate", cluster.initiate_config(**settings))
-        primary = _primary(cluster.hosts)
+        _primary(cluster.hosts)  # returns once a member has won the first election
         elect = time.monotonic() - started
         eto = settings["electionTimeoutMillis"] / 1000.0
         results.append(("initiate -> primary", "%.2f s" % elect, "%.2f x electionTimeoutMillis" % (elect / eto)))

@@ -5,7 +5,6 @@ that those releases removed are refused the way mongod refuses them, with its
 messages and exit code 2.
 """
 
-import os
 import sys
 
 import yaml

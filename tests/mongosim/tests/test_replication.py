@@ -4,7 +4,6 @@ hand-off, priority takeover, arbiters, hidden and delayed members, write
 concern, majority loss."""
 
 import os
-import signal
 import threading
 import time
 

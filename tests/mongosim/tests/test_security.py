@@ -8,7 +8,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from conftest import FAST, direct, error_of, make_keyfile, primary_of, wait_for
+from conftest import FAST, direct, error_of, make_keyfile, wait_for
 
 
 @pytest.fixture
