@@ -141,12 +141,13 @@ def localhost_exception_open(server, conn):
 
 
 def _principal_allows(server, conn, resource, action):
-    for (user, db), principal in list(conn.principals.items()):
+    for (user, db), cached in list(conn.principals.items()):
         if user == authmod.INTERNAL_USER and db == authmod.INTERNAL_DB:
             return True
         doc = _user_doc(server, db, user)
         if doc is None:
             continue
+        principal = cached
         if principal is None or principal.roles != doc["roles"]:
             principal = conn.principals[(user, db)] = authmod.Principal(user, db, doc["roles"])
         if principal.allows(resource, action):
@@ -868,10 +869,9 @@ async def cmd_drop_connections(ctx):
 
 def _normalize_roles(roles, db):
     out = []
-    for role in roles or []:
-        if isinstance(role, str):
-            role = {"role": role, "db": db}
-        elif not isinstance(role, dict) or "role" not in role or "db" not in role:
+    for given in roles or []:
+        role = {"role": given, "db": db} if isinstance(given, str) else given
+        if not isinstance(role, dict) or "role" not in role or "db" not in role:
             raise CommandError(2, "Role names must be either strings or objects")
         if not authmod.is_builtin_role(role["role"], role["db"]):
             raise CommandError(31, "Could not find role: %s@%s" % (role["role"], role["db"]))
@@ -1111,14 +1111,11 @@ async def cmd_insert(ctx):
     errors = []
     pending_keys = set()
     n = 0
-    for i, doc in enumerate(docs):
+    for i, sent in enumerate(docs):
         if lsid is not None and storage.executed(lsid, txn, i):
             n += 1
             continue
-        if "_id" not in doc:
-            doc = dict([("_id", ObjectId())] + list(doc.items()))
-        elif next(iter(doc)) != "_id":
-            doc = _id_first(doc)
+        doc = _as_stored(sent)
         key = id_key(doc["_id"])
         dup = (coll is not None and key in coll.docs) or key in pending_keys
         unique = coll.unique_violation(doc) if coll is not None and not dup else None
@@ -1145,6 +1142,15 @@ async def cmd_insert(ctx):
 def _id_first(doc):
     """mongod stores _id as the first field whatever order the client used."""
     return dict([("_id", doc["_id"])] + [(k, v) for k, v in doc.items() if k != "_id"])
+
+
+def _as_stored(doc):
+    """An inserted document as mongod stores it: _id first, an ObjectId if the client sent none."""
+    if "_id" not in doc:
+        return dict([("_id", ObjectId())] + list(doc.items()))
+    if next(iter(doc)) != "_id":
+        return _id_first(doc)
+    return doc
 
 
 def _dup_repr(key_value):

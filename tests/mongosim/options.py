@@ -326,13 +326,11 @@ def _nest(values, config_path):
         if dotted == "setParameter":
             parsed["setParameter"] = {k: str(v) if not isinstance(v, bool) else v for k, v in value.items()}
             continue
-        if dotted in PASSWORD_OPTIONS:
-            value = "<password>"
         node = parsed
         parts = dotted.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = value
+        node[parts[-1]] = "<password>" if dotted in PASSWORD_OPTIONS else value
     return parsed
 
 
