@@ -284,7 +284,7 @@ def _wildcard(dotted):
 
 def _check_known(values, series):
     for dotted in values:
-        if dotted == "setParameter" or dotted == "config" or _wildcard(dotted):
+        if dotted in ("setParameter", "config") or _wildcard(dotted):
             continue
         if dotted in REMOVED_IN_61 and series == "6.0":
             continue

@@ -134,8 +134,7 @@ class ReplCoordinator:
             self.members = {m["_id"]: MemberData(m) for i, m in enumerate(self.config["members"])
                             if i != self.self_index}
             applied = self.storage.last_optime()
-            if applied.term > self.term:
-                self.term = applied.term
+            self.term = max(self.term, applied.term)
             self._set_initial_state(applied)
             LOG.info("REPL", 21392, "New replica set config in use", {"config": rc.to_document(self.config)},
                      ctx="ReplCoord-0")
@@ -1032,12 +1031,10 @@ class ReplCoordinator:
         data.message = ""
         if "opTime" in msg:
             applied = OpTime.from_doc(msg["opTime"])
-            if applied > data.applied:
-                data.applied = applied
+            data.applied = max(data.applied, applied)
         if "durableOpTime" in msg:
             durable = OpTime.from_doc(msg["durableOpTime"])
-            if durable > data.durable:
-                data.durable = durable
+            data.durable = max(data.durable, durable)
         data.config_version = msg.get("v", msg.get("configVersion", data.config_version))
         data.config_term = msg.get("configTerm", data.config_term)
         data.sync_source = msg.get("syncingTo", "")
@@ -1056,7 +1053,7 @@ class ReplCoordinator:
                 self.topology_changed()
             self._reset_election_timer()
             self._check_priority_takeover(data)
-        elif self.primary_id == data.id and data.state != PRIMARY and self.state != PRIMARY:
+        elif self.primary_id == data.id and PRIMARY not in (data.state, self.state):
             self.primary_id = None
             self.topology_changed()
         if self.state != PRIMARY:
@@ -1814,8 +1811,7 @@ class ReplCoordinator:
         source_data = self.members.get(source["_id"])
         if source_data is not None and "lastApplied" in reply:
             source_applied = OpTime.from_doc(reply["lastApplied"])
-            if source_applied > source_data.applied:
-                source_data.applied = source_applied
+            source_data.applied = max(source_data.applied, source_applied)
         if self.state in (PRIMARY, ARBITER, REMOVED, ROLLBACK) or self.last_applied() != after or \
                 self.server.fail_points & {"stopReplProducer", "rsSyncApplyStop"}:
             return  # our state moved on while the fetch was in flight: this batch no longer applies
