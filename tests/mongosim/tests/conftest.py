@@ -107,10 +107,11 @@ def rs3(make_cluster):
 
 
 def run_mongosim(args, env=None, timeout=20):
+    """Run ``python3 -m mongosim args`` to completion; callers check its exit status and output."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = TESTS_DIR
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "mongosim"] + args, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mongosim"] + args, check=False, capture_output=True, text=True,
                           env=full_env, timeout=timeout)
 
 

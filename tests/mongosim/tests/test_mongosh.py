@@ -16,8 +16,9 @@ MONGOSH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 def mongosh(uri, script, timeout=60):
     if not os.path.exists(MONGOSH):
         pytest.fail("mongosh is not installed; scripts/setup-host installs it from npm (tests/mongosh)")
-    result = subprocess.run([MONGOSH, "--quiet", "--norc", uri, "--eval", script], capture_output=True, text=True,
-                            timeout=timeout, env=dict(os.environ, MONGOSH_NO_UPDATE_CHECK="1"))
+    # check=False: the assert below reports mongosh's output, which CalledProcessError would not show.
+    result = subprocess.run([MONGOSH, "--quiet", "--norc", uri, "--eval", script], check=False, capture_output=True,
+                            text=True, timeout=timeout, env=dict(os.environ, MONGOSH_NO_UPDATE_CHECK="1"))
     assert result.returncode == 0, result.stdout + result.stderr
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
