@@ -138,6 +138,10 @@ class SortKey:
     def __eq__(self, other):
         return compare(self.value, other.value) == 0
 
+    # Only for sorting: BSON equality (1 == 1.0 == Int64(1), ...) has no matching
+    # hash here, so stay unhashable, as defining __eq__ alone already made it.
+    __hash__ = None
+
 
 def id_key(value):
     """A hashable key for an ``_id`` value with MongoDB's equality rules."""
