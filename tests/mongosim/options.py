@@ -140,7 +140,8 @@ CLI = {
 }
 
 TLS_MODES = {"disabled", "allowTLS", "preferTLS", "requireTLS"}
-SSL_MODE_ALIASES = {"disabled": "disabled", "allowSSL": "allowTLS", "preferSSL": "preferTLS", "requireSSL": "requireTLS"}
+SSL_MODE_ALIASES = {"disabled": "disabled", "allowSSL": "allowTLS", "preferSSL": "preferTLS",
+                    "requireSSL": "requireTLS"}
 CLUSTER_AUTH_MODES = {"keyFile", "sendKeyFile", "sendX509", "x509"}
 
 # Server parameters mongosim knows, with defaults (getParameter answers them).
@@ -294,7 +295,8 @@ def _check_known(values, series):
                 lines=["BadValue: security.enableLocalhostAuthBypass is currently not supported in config files",
                        HELP_HINT])
         if dotted not in KNOWN:
-            raise StartupError("Unrecognized option: %s" % dotted, lines=["Unrecognized option: %s" % dotted, HELP_HINT])
+            message = "Unrecognized option: %s" % dotted
+            raise StartupError(message, lines=[message, HELP_HINT])
 
 
 def _check_type(dotted, value):
