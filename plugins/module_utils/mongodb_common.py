@@ -165,7 +165,7 @@ class Connector:
             return self.client(address, with_credentials).get_database(database).command(command, **kwargs)
         except PyMongoError as exc:
             raise MongoModuleError("%s on %s failed: %s" % (what, address, describe_error(exc)),
-                                   code=error_code(exc), member=address)
+                                   code=error_code(exc), member=address) from exc
 
     def try_command(self, address, command, with_credentials=False, database="admin"):
         """(reply, None) or (None, error text); for discovery, where a silent member is an answer."""
@@ -173,6 +173,27 @@ class Connector:
             return self.client(address, with_credentials).get_database(database).command(command), None
         except PyMongoError as exc:
             return None, describe_error(exc)
+
+    def credentials_valid(self, address, user, password, database):
+        """Whether ``user``/``password`` authenticate on ``address`` (SCRAM over a fresh connection, closed at once).
+
+        False when the server answers AuthenticationFailed (18); other failures raise MongoModuleError.
+        """
+        host, port = split_host(address)
+        options = self._options(with_credentials=False)
+        options.update(username=user, password=password, authSource=database)
+        client = pymongo.MongoClient(host=host, port=port, **options)
+        try:
+            client.get_database(database).command("ping")
+            return True
+        except PyMongoError as exc:
+            if error_code(exc) == 18:
+                return False
+            raise MongoModuleError("checking the password of %s@%s on %s failed: %s"
+                                   % (user, database, address, describe_error(exc)),
+                                   code=error_code(exc), member=address) from exc
+        finally:
+            client.close()
 
     def close(self):
         for client in self._clients.values():
@@ -187,3 +208,23 @@ def is_auth_error(exc):
 
 def is_connection_error(exc):
     return HAS_PYMONGO and isinstance(exc, ConnectionFailure)
+
+
+def json_safe(value):
+    """A copy of a server reply that Ansible can return: BSON types become strings or numbers."""
+    if isinstance(value, dict):
+        return dict((str(key), json_safe(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if HAS_PYMONGO:
+        from bson.timestamp import Timestamp
+        if isinstance(value, Timestamp):
+            return {"t": value.time, "i": value.inc}
+        from bson.int64 import Int64
+        if isinstance(value, Int64):
+            return int(value)
+    return str(value)

@@ -1,0 +1,367 @@
+# -*- coding: utf-8 -*-
+# Copyright: quorum.mongodb contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Drive a live replica set to the declared members: discovery, initiate, the
+planned reconfig steps one at a time, step-down, force, and the waits.
+
+The decisions are in replicaset_plan (pure); this file talks to the servers,
+through mongodb_common's Connector, and keeps the conversation short: a no-op
+run sends one ``hello`` per declared member (the login host counts as the member
+it is) and one ``replSetGetConfig``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import MongoModuleError
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
+    canonical_host,
+    config_matches,
+    full_member,
+    majority,
+    normalised_config,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_plan import (
+    PlanError,
+    forced_config,
+    initial_config,
+    plan,
+)
+
+POLL_INTERVAL = 0.5
+HEALTHY_STATES = ("PRIMARY", "SECONDARY", "ARBITER")
+AUTHENTICATION_FAILED = 18
+UNAUTHORIZED = 13
+
+
+def _state_from_hello(reply):
+    if reply is None:
+        return "UNREACHABLE"
+    if reply.get("isWritablePrimary") or reply.get("ismaster"):
+        return "PRIMARY" if reply.get("setName") else "STANDALONE"
+    if reply.get("arbiterOnly"):
+        return "ARBITER"
+    if reply.get("secondary"):
+        return "SECONDARY"
+    if reply.get("setName"):
+        return "OTHER"
+    return "NO_CONFIG" if reply.get("isreplicaset") else "NOT_REPLICA_SET"
+
+
+class Converger:
+    """One run of the replicaset module. ``run()`` returns the module's result dict."""
+
+    def __init__(self, connector, name, desired, settings, check_mode=False, force=False, wait=True,
+                 wait_timeout=600, step_down_secs=60, warn=None):
+        self.connector = connector
+        self.name = name
+        self.desired = desired
+        self.settings = settings
+        self.check_mode = check_mode
+        self.force = force
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.step_down_secs = step_down_secs
+        self.warn = warn or (lambda message: None)
+        self.login = connector.login_address()
+        self.login_credentials = bool(connector.params.get("login_user"))
+        self.hellos = {}
+        self.login_member = None
+        self.steps = []
+
+    # -- talking to members -------------------------------------------------
+
+    def _hello(self, address):
+        if address == self.login_member or address == self.login:
+            reply, error = self._login_hello()
+        else:
+            reply, error = self.connector.try_command(address, "hello", with_credentials=False)
+        return reply, error
+
+    def _login_hello(self):
+        reply, error = self.connector.try_command(self.login, "hello", with_credentials=self.login_credentials)
+        if reply is None and self.login_credentials and "code %d" % AUTHENTICATION_FAILED in (error or ""):
+            # No such user yet (a new set, before its first user): hello needs none.
+            self.login_credentials = False
+            reply, error = self.connector.try_command(self.login, "hello", with_credentials=False)
+        return reply, error
+
+    def _member_command(self, member, command, what, **kwargs):
+        """A command on a member: over the login connection when the login host is that member."""
+        if member == self.login_member:
+            return self.connector.command(self.login, command, what, with_credentials=self.login_credentials,
+                                          **kwargs)
+        return self.connector.command(member, command, what, with_credentials=True, **kwargs)
+
+    def discover(self):
+        """hello to the login host and every declared member (in parallel); {address: (reply, error)}."""
+        hellos = {}
+        reply, error = self._login_hello()
+        if reply is not None and reply.get("me"):
+            self.login_member = canonical_host(reply["me"])
+            hellos[self.login_member] = (reply, None)
+        else:
+            hellos[self.login] = (reply, error)
+        others = [m["host"] for m in self.desired if m["host"] not in hellos]
+        if others:
+            with ThreadPoolExecutor(max_workers=min(16, len(others))) as pool:
+                for address, answer in zip(others, pool.map(self._hello, others)):
+                    hellos[address] = answer
+        self.hellos = hellos
+        return hellos
+
+    def _primary_from_hellos(self, hellos, exclude=None):
+        best = None
+        for address, (reply, _error) in hellos.items():
+            if reply and reply.get("isWritablePrimary") and reply.get("setName") and address != exclude:
+                key = reply.get("electionId")
+                if best is None or (key is not None and best[1] is not None and key > best[1]):
+                    best = (canonical_host(reply.get("me") or address), key)
+        if best:
+            return best[0]
+        return None
+
+    # -- waits ----------------------------------------------------------------
+
+    def _deadline(self):
+        return time.time() + self.wait_timeout
+
+    def wait_for_primary(self, addresses, exclude=None, what="a primary"):
+        deadline = self._deadline()
+        while True:
+            hellos = {}
+            for address in addresses:
+                hellos[address] = self._hello(address)
+            primary = self._primary_from_hellos(hellos, exclude)
+            if primary:
+                self.hellos.update(hellos)
+                return primary
+            if time.time() >= deadline:
+                states = ", ".join("%s %s" % (a, _state_from_hello(r)) for a, (r, _e) in sorted(hellos.items()))
+                raise MongoModuleError("no %s within wait_timeout (%ss); members: %s"
+                                       % (what, self.wait_timeout, states))
+            time.sleep(POLL_INTERVAL)
+
+    def wait_for_newly_added(self, primary, config):
+        """New voters enter as newlyAdded; the primary clears it once they are SECONDARY."""
+        deadline = self._deadline()
+        while any(m.get("newlyAdded") for m in config["members"]):
+            if time.time() >= deadline:
+                pending = [m["host"] for m in config["members"] if m.get("newlyAdded")]
+                raise MongoModuleError("members %s were added but did not finish their initial sync within "
+                                       "wait_timeout (%ss); they still carry newlyAdded"
+                                       % (", ".join(pending), self.wait_timeout))
+            time.sleep(POLL_INTERVAL)
+            config = self.read_config(primary)
+        return config
+
+    def wait_for_health(self, primary):
+        """Until every declared member is PRIMARY, SECONDARY or ARBITER, as the primary sees it."""
+        deadline = self._deadline()
+        expected = {m["host"]: ("ARBITER",) if m["arbiterOnly"] else ("PRIMARY", "SECONDARY") for m in self.desired}
+        while True:
+            try:
+                status = self._member_command(primary, "replSetGetStatus", "replSetGetStatus")
+            except MongoModuleError as exc:
+                if exc.details.get("code") in (10107, 13436, 11600, 91) or "connection" in exc.msg.lower():
+                    primary = self.wait_for_primary(self._all_addresses())
+                    continue
+                raise
+            states = {canonical_host(m["name"]): m.get("stateStr") for m in status.get("members", [])}
+            waiting = {host: states.get(host) for host, ok in expected.items() if states.get(host) not in ok}
+            if not waiting and status.get("myState") == 1:
+                return primary, [{"host": h, "state": states.get(h)} for h in sorted(states)]
+            if time.time() >= deadline:
+                raise MongoModuleError("the set did not become healthy within wait_timeout (%ss): %s"
+                                       % (self.wait_timeout, ", ".join("%s is %s" % (h, s or "not in the config")
+                                                                       for h, s in sorted(waiting.items()))))
+            time.sleep(POLL_INTERVAL)
+
+    def _all_addresses(self):
+        addresses = [m["host"] for m in self.desired]
+        for step in self.steps:
+            if step["action"] == "step_down" and step["member"] not in addresses:
+                addresses.append(step["member"])
+        return addresses
+
+    # -- reading and changing the config -------------------------------------
+
+    def read_config(self, primary):
+        try:
+            return self._member_command(primary, "replSetGetConfig", "replSetGetConfig")["config"]
+        except MongoModuleError as exc:
+            if exc.details.get("code") == UNAUTHORIZED and not self.login_credentials:
+                raise MongoModuleError(
+                    "replSetGetConfig on %s was refused without credentials: the set is initiated but the module "
+                    "did not log in (login_user unset, or it does not exist yet). While a set has no user, the "
+                    "localhost exception lets nobody read its config; create the first user with quorum.mongodb.user "
+                    "on the primary, then run this again with login_user and login_password" % primary,
+                    code=UNAUTHORIZED, member=primary)
+            raise
+
+    def _default_write_concern_set(self, primary):
+        reply = self._member_command(primary, "getDefaultRWConcern", "getDefaultRWConcern")
+        return bool(reply.get("defaultWriteConcern")) and reply.get("defaultWriteConcernSource") == "global"
+
+    def _plan(self, config, primary):
+        try:
+            return plan(config, self.desired, self.settings, primary, default_wc_set=False)
+        except PlanError:
+            # The implicit write-concern rule only matters when no cluster-wide
+            # default is set; ask only now, so that no-op runs send nothing more.
+            if not self._default_write_concern_set(primary):
+                raise
+            return plan(config, self.desired, self.settings, primary, default_wc_set=True)
+
+    def step_down(self, primary):
+        command = {"replSetStepDown": self.step_down_secs,
+                   "secondaryCatchUpPeriodSecs": min(10, self.step_down_secs)}
+        try:
+            self._member_command(primary, command, "replSetStepDown (before removing it or making it unelectable)")
+        except MongoModuleError as exc:
+            # A server may close the connection as it steps down; what counts is
+            # whether another member became primary, which is polled next.
+            if "connection" not in exc.msg.lower() and "closed" not in exc.msg.lower():
+                raise
+        return self.wait_for_primary(self._all_addresses() + [primary], exclude=primary,
+                                     what="new primary after %s stepped down" % primary)
+
+    def reconfig(self, primary, document, reasons):
+        command = {"replSetReconfig": document, "maxTimeMS": int(self.wait_timeout * 1000)}
+        try:
+            self._member_command(primary, command, "replSetReconfig to version %d (%s)"
+                                  % (document["version"], "; ".join(reasons)))
+        except MongoModuleError as exc:
+            exc.details["config"] = document
+            raise
+
+    # -- the run -----------------------------------------------------------
+
+    def run(self):
+        hellos = self.discover()
+        for address, (reply, error) in sorted(hellos.items()):
+            if reply is not None and reply.get("setName") and reply["setName"] != self.name:
+                raise MongoModuleError("%s belongs to replica set %r, not %r; it is left alone"
+                                       % (address, reply["setName"], self.name), member=address)
+            if reply is not None and not reply.get("setName") and not reply.get("isreplicaset"):
+                raise MongoModuleError("%s does not run as a replica-set member (start mongod with "
+                                       "replication.replSetName: %s)" % (address, self.name), member=address)
+        in_set = {a: r for a, (r, _e) in hellos.items() if r is not None and r.get("setName")}
+        if not in_set:
+            return self.initiate()
+        primary = self._primary_from_hellos(hellos)
+        if primary is None:
+            primary = self.no_primary(in_set)
+            if primary is None:
+                return self.result
+        elif self.force:
+            self.warn("force: true was not used: %s is primary, so the set was reconfigured the safe way" % primary)
+        return self.reconfigure(primary)
+
+    def initiate(self):
+        silent = sorted(a for a, (r, _e) in self.hellos.items() if r is None)
+        if silent:
+            raise MongoModuleError(
+                "cannot initiate %s: %s did not answer (%s). Every member must answer before a set is initiated, and "
+                "a member that does not answer might already belong to a set"
+                % (self.name, ", ".join(silent), "; ".join(str(self.hellos[a][1]) for a in silent)))
+        document = initial_config(self.name, self.desired, self.settings)
+        self.steps.append({"action": "initiate", "config": document, "reasons": ["no member has a config"]})
+        after = normalised_config(document)
+        if self.check_mode:
+            return self._result(True, None, after, {}, after)
+        self.connector.command(self.login, {"replSetInitiate": document}, "replSetInitiate",
+                               with_credentials=self.login_credentials)
+        primary = self.wait_for_primary([m["host"] for m in self.desired])
+        members = self._hello_states()
+        if self.wait:
+            primary, members = self.wait_for_health(primary)
+        return self._result(True, primary, after, {}, after, members)
+
+    def no_primary(self, in_set):
+        """No member is primary: wait for an election, or force a reconfig when no majority can answer."""
+        source = self.login_member if self.login_member in in_set else sorted(in_set)[0]
+        config = self._member_command(source, "replSetGetConfig", "replSetGetConfig (no primary)")["config"]
+        voting = [canonical_host(m["host"]) for m in config["members"] if m.get("votes", 1)]
+        reachable = [h for h in voting if h in in_set]
+        needed = majority([full_member(m) for m in config["members"]])
+        if len(reachable) >= needed:
+            return self.wait_for_primary(sorted(in_set), what="primary (an election should be under way)")
+        if not self.force:
+            raise MongoModuleError(
+                "no primary: only %d of the %d voting members answer (%s), and %d are needed to elect one. If the "
+                "others are lost for good, declare the surviving members and run again with force: true; force "
+                "reconfigures from %s and may roll back writes the lost members acknowledged"
+                % (len(reachable), len(voting), ", ".join(reachable) or "none", needed, source), member=source)
+        self.warn("FORCE RECONFIG: the set %s has no primary and only %d of %d voting members answer; forcing the "
+                  "declared config from %s" % (self.name, len(reachable), len(voting), source))
+        document = forced_config(config, self.desired, self.settings)
+        self.steps.append({"action": "force_reconfig", "member": source, "config": document,
+                           "reasons": ["majority lost: %d of %d voting members answer" % (len(reachable), len(voting))]})
+        before = normalised_config(config)
+        after = normalised_config(document)
+        if self.check_mode:
+            self.result = self._result(True, None, after, before, after)
+            return None
+        self._member_command(source, {"replSetReconfig": document, "force": True}, "forced replSetReconfig")
+        primary = self.wait_for_primary([m["host"] for m in self.desired], what="primary after the forced reconfig")
+        members = self._hello_states()
+        if self.wait:
+            primary, members = self.wait_for_health(primary)
+        final = normalised_config(self.read_config(primary))
+        self.result = self._result(True, primary, final, before, final, members)
+        return None
+
+    def reconfigure(self, primary):
+        config = self.read_config(primary)
+        before = normalised_config(config)
+        if config_matches(config, self.desired, self.settings) and not any(
+                m.get("newlyAdded") for m in config["members"]):
+            members = self._hello_states()
+            if self.wait and any(m["state"] not in HEALTHY_STATES for m in members):
+                primary, members = self.wait_for_health(primary)
+            return self._result(False, primary, before, before, before, members)
+        if self.check_mode:
+            planned = self._plan(config, primary)
+            self.steps.extend(planned)
+            last = [s["config"] for s in planned if s["action"] == "reconfig"]
+            after = normalised_config(last[-1]) if last else before
+            return self._result(bool(planned), primary, after, before, after)
+        for _round in range(200):
+            config = self.wait_for_newly_added(primary, config)
+            planned = self._plan(config, primary)
+            if not planned:
+                break
+            step = planned[0]
+            if step["action"] == "step_down":
+                primary = self.step_down(primary)
+                self.steps.append(step)
+            else:
+                self.reconfig(primary, step["config"], step["reasons"])
+                self.steps.append(step)
+            config = self.read_config(primary)
+        members = self._hello_states()
+        if self.wait:
+            primary, members = self.wait_for_health(primary)
+            config = self.read_config(primary)
+        after = normalised_config(config)
+        return self._result(bool(self.steps), primary, after, before, after, members)
+
+    def _hello_states(self):
+        return [{"host": m["host"], "state": _state_from_hello(self.hellos.get(m["host"], (None, None))[0])}
+                for m in self.desired]
+
+    def _result(self, changed, primary, config, before, after, members=None):
+        return {
+            "changed": changed,
+            "primary": primary,
+            "config": config,
+            "steps": self.steps,
+            "members": members if members is not None else self._hello_states(),
+            "diff": {"before": before, "after": after},
+        }
+

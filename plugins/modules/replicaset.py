@@ -1,0 +1,292 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: quorum.mongodb contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: replicaset
+short_description: Converge a MongoDB replica set to the declared members, in steps the server accepts
+version_added: "0.1.0"
+description:
+  - Initiates a new replica set, or reconfigures a running one, so that its members and their options match
+    O(members) and its settings match O(settings).
+  - Before connecting anywhere the declaration is checked against mongod's own rules (at most 50 members and
+    7 voters, the priority/votes/hidden/delay/buildIndexes couplings, arbiters, duplicates, an electable member,
+    localhost mixing); a declaration mongod would reject fails with a message naming the member and the rule.
+  - Every declared member is asked with C(hello). A set is initiated only when no declared member belongs to a
+    set (a member removed from a set answers like a new one, so one member with a config is enough to refuse);
+    every member must answer.
+  - A running set is changed through its primary by a plan of C(replSetReconfig) steps, each of which the server
+    accepts; at most one voting change per step, new voters entering as the server admits them (C(newlyAdded)),
+    a member whose C(arbiterOnly) or C(buildIndexes) changes removed then added again, votes before priority
+    (mongod's PSA rule), and the primary stepped down before it is removed or made unelectable. Each step is
+    committed by a majority before the next is sent (mongod's safe reconfig), and the plan is made again from the
+    live config after every step.
+  - Idempotency compares content, not versions; server defaults, C(term), C(newlyAdded) and automatic version
+    bumps are not changes. A run that changes nothing sends one C(hello) per member and one C(replSetGetConfig).
+author:
+  - quorum.mongodb contributors
+extends_documentation_fragment:
+  - quorum.mongodb.connection
+options:
+  name:
+    description: Name of the replica set (C(replication.replSetName) of every member).
+    type: str
+    required: true
+  members:
+    description:
+      - The members the set must have, in order. Members not listed are removed.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      host:
+        description:
+          - The member's address as the other members reach it, C(host) or C(host:port) (port 27017 when
+            omitted). Host names are compared case-insensitively.
+        type: str
+        required: true
+      priority:
+        description:
+          - Election priority, 0 to 1000; 0 never becomes primary.
+          - Defaults to 1, or 0 for members that cannot be primary (arbiter, hidden, delayed, without indexes or
+            without a vote).
+        type: float
+      votes:
+        description: 1 to vote in elections, 0 not to. At most 7 members vote. Defaults to C(1).
+        type: int
+      hidden:
+        description: Hidden from clients (needs priority 0). Defaults to C(false).
+        type: bool
+      arbiter_only:
+        description: An arbiter votes but holds no data. Defaults to C(false).
+        type: bool
+      build_indexes:
+        description: Build indexes on this member (false needs priority 0; cannot change without re-adding). Defaults to C(true).
+        type: bool
+      secondary_delay_secs:
+        description: Apply operations this many seconds late (a delayed member; needs priority 0). Defaults to C(0).
+        type: int
+      tags:
+        description: Tags (string values) for read preferences and write-concern modes.
+        type: dict
+      horizons:
+        description: Split-horizon names and addresses. Managed only when given.
+        type: dict
+  settings:
+    description:
+      - Replica-set settings. Only the keys given are managed; others keep their current value.
+    type: dict
+    suboptions:
+      chaining_allowed:
+        description: C(settings.chainingAllowed).
+        type: bool
+      heartbeat_interval_millis:
+        description: C(settings.heartbeatIntervalMillis).
+        type: int
+      heartbeat_timeout_secs:
+        description: C(settings.heartbeatTimeoutSecs).
+        type: int
+      election_timeout_millis:
+        description: C(settings.electionTimeoutMillis).
+        type: int
+      catch_up_timeout_millis:
+        description: C(settings.catchUpTimeoutMillis) (-1 for no limit).
+        type: int
+      catch_up_takeover_delay_millis:
+        description: C(settings.catchUpTakeoverDelayMillis) (-1 to disable).
+        type: int
+      get_last_error_modes:
+        description: C(settings.getLastErrorModes), custom write-concern modes by tag.
+        type: dict
+  force:
+    description:
+      - Only for a set that has lost its majority. When no primary exists and fewer than a majority of the
+        voting members answer, reconfigure from a reachable member to O(members) with a forced
+        C(replSetReconfig). Writes acknowledged only by the lost members may be rolled back.
+      - Never used when a primary exists (the safe path is taken and a warning says so).
+    type: bool
+    default: false
+  wait:
+    description: Wait until there is a primary and every member is PRIMARY, SECONDARY or ARBITER.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for each of the waits (a primary, new members' initial sync, health).
+    type: int
+    default: 600
+  step_down_secs:
+    description: How long a primary that has to step down stays ineligible (C(replSetStepDown)).
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Returns the planned steps; nothing is sent but C(hello), C(replSetGetConfig) and, when arbiters
+      are involved, C(getDefaultRWConcern).
+  diff_mode:
+    support: full
+    description: Before and after configs, normalised (server defaults filled in, no C(term)).
+notes:
+  - Run it on one host for the whole set (C(run_once)), usually delegated to a member so that O(login_host) is
+    C(localhost).
+  - A set without users accepts C(replSetInitiate) over localhost, but not C(replSetGetConfig); once it is
+    initiated, create the first user (M(quorum.mongodb.user)) before reconfiguring it.
+  - Tested against mongosim, the project's MongoDB-compatible test server, not against a real mongod.
+seealso:
+  - module: quorum.mongodb.replicaset_info
+  - module: quorum.mongodb.user
+"""
+
+EXAMPLES = r"""
+- name: A three-member set
+  quorum.mongodb.replicaset:
+    name: rs0
+    members:
+      - host: db1.example.com
+      - host: db2.example.com
+      - host: db3.example.com
+  run_once: true
+  delegate_to: db1.example.com
+
+- name: Five members, a hidden delayed one and an arbiter, in one run
+  quorum.mongodb.replicaset:
+    name: rs0
+    members:
+      - {host: db1.example.com, priority: 2, tags: {dc: east}}
+      - {host: db2.example.com, tags: {dc: east}}
+      - {host: db3.example.com, tags: {dc: west}}
+      - {host: db4.example.com, hidden: true, secondary_delay_secs: 3600}
+      - {host: arb.example.com, arbiter_only: true}
+    settings:
+      election_timeout_millis: 10000
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+  run_once: true
+
+- name: After losing a data centre, keep the survivors (never done implicitly)
+  quorum.mongodb.replicaset:
+    name: rs0
+    members: [{host: db1.example.com}, {host: db2.example.com}]
+    force: true
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+  run_once: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the set was (or in check mode would be) initiated or reconfigured.
+  returned: always
+  type: bool
+config:
+  description: The set's config after the run (in check mode, the planned one), normalised.
+  returned: success
+  type: dict
+steps:
+  description:
+    - What was done (or would be), in order. C(action) is C(initiate), C(reconfig), C(step_down) or
+      C(force_reconfig); C(config) is the document sent; C(reasons) says what the step changes.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: reconfig
+      reasons: [add db4.example.com:27017]
+      config: {_id: rs0, version: 4, members: []}
+primary:
+  description: The primary at the end (host:port), or null in check mode on a new set.
+  returned: success
+  type: str
+members:
+  description: Each declared member and its state (PRIMARY, SECONDARY, ARBITER, ...).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{host: db1.example.com:27017, state: PRIMARY}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
+    CONNECTION_REQUIRED_TOGETHER,
+    Connector,
+    MongoModuleError,
+    connection_argument_spec,
+    ensure_pymongo,
+    json_safe,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
+    ConfigError,
+    desired_members,
+    desired_settings,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_converge import Converger
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_plan import PlanError
+
+
+def argument_spec():
+    spec = connection_argument_spec()
+    spec.update(
+        name=dict(type="str", required=True),
+        members=dict(type="list", elements="dict", required=True, options=dict(
+            host=dict(type="str", required=True),
+            priority=dict(type="float"),
+            votes=dict(type="int"),
+            hidden=dict(type="bool"),
+            arbiter_only=dict(type="bool"),
+            build_indexes=dict(type="bool"),
+            secondary_delay_secs=dict(type="int"),
+            tags=dict(type="dict"),
+            horizons=dict(type="dict"),
+        )),
+        settings=dict(type="dict", options=dict(
+            chaining_allowed=dict(type="bool"),
+            heartbeat_interval_millis=dict(type="int"),
+            heartbeat_timeout_secs=dict(type="int"),
+            election_timeout_millis=dict(type="int"),
+            catch_up_timeout_millis=dict(type="int"),
+            catch_up_takeover_delay_millis=dict(type="int"),
+            get_last_error_modes=dict(type="dict"),
+        )),
+        force=dict(type="bool", default=False),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=600),
+        step_down_secs=dict(type="int", default=60),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), required_together=CONNECTION_REQUIRED_TOGETHER,
+                           supports_check_mode=True)
+    params = module.params
+    # The declaration is checked before anything is sent to any server.
+    try:
+        desired = desired_members(params["members"])
+        settings = desired_settings(params["settings"])
+    except ConfigError as exc:
+        module.fail_json(msg="members/settings: %s" % exc, steps=[])
+    ensure_pymongo(module)
+    connector = Connector(params, app_name="quorum.mongodb.replicaset")
+    converger = Converger(connector, params["name"], desired, settings, check_mode=module.check_mode,
+                          force=params["force"], wait=params["wait"], wait_timeout=params["wait_timeout"],
+                          step_down_secs=params["step_down_secs"], warn=module.warn)
+    try:
+        result = converger.run()
+    except (MongoModuleError, PlanError) as exc:
+        details = dict(getattr(exc, "details", {}) or {})
+        module.fail_json(msg=str(exc), steps=json_safe(converger.steps), **json_safe(details))
+    finally:
+        connector.close()
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**json_safe(result))
+
+
+if __name__ == "__main__":
+    main()
