@@ -132,9 +132,8 @@ def desired_members(declared, default_port=DEFAULT_PORT):
     if not isinstance(declared, list) or not declared:
         raise ConfigError("members must be a non-empty list")
     out = []
-    for index, item in enumerate(declared):
-        if isinstance(item, str):
-            item = {"host": item}
+    for index, given in enumerate(declared):
+        item = {"host": given} if isinstance(given, str) else given
         if not isinstance(item, dict) or "host" not in item:
             raise ConfigError("members[%d] must be a host string or a dict with a host" % index)
         host = canonical_host(item["host"], default_port)
@@ -230,7 +229,8 @@ def desired_settings(declared):
     """Module ``settings`` (snake_case) -> server settings, only the keys given."""
     out = {}
     names = dict(SETTINGS)
-    for key, value in (declared or {}).items():
+    for key, given in (declared or {}).items():
+        value = given
         if value is None:
             continue
         if key not in names:

@@ -76,7 +76,7 @@ class Converger:
     # -- talking to members -------------------------------------------------
 
     def _hello(self, address):
-        if address == self.login_member or address == self.login:
+        if address in (self.login_member, self.login):
             reply, error = self._login_hello()
         else:
             reply, error = self.connector.try_command(address, "hello", with_credentials=False)
@@ -141,7 +141,7 @@ class Converger:
                 self.hellos.update(hellos)
                 return primary
             if time.time() >= deadline:
-                states = ", ".join("%s %s" % (a, _state_from_hello(r)) for a, (r, _e) in sorted(hellos.items()))
+                states = ", ".join("%s %s" % (a, _state_from_hello(answer[0])) for a, answer in sorted(hellos.items()))
                 raise MongoModuleError("no %s within wait_timeout (%ss); members: %s"
                                        % (what, self.wait_timeout, states))
             time.sleep(POLL_INTERVAL)
@@ -200,7 +200,7 @@ class Converger:
                     "did not log in (login_user unset, or it does not exist yet). While a set has no user, the "
                     "localhost exception lets nobody read its config; create the first user with quorum.mongodb.user "
                     "on the primary, then run this again with login_user and login_password" % primary,
-                    code=UNAUTHORIZED, member=primary)
+                    code=UNAUTHORIZED, member=primary) from exc
             raise
 
     def _default_write_concern_set(self, primary):
@@ -243,7 +243,7 @@ class Converger:
 
     def run(self):
         hellos = self.discover()
-        for address, (reply, error) in sorted(hellos.items()):
+        for address, (reply, _error) in sorted(hellos.items()):
             if reply is not None and reply.get("setName") and reply["setName"] != self.name:
                 raise MongoModuleError("%s belongs to replica set %r, not %r; it is left alone"
                                        % (address, reply["setName"], self.name), member=address)
@@ -300,8 +300,8 @@ class Converger:
         self.warn("FORCE RECONFIG: the set %s has no primary and only %d of %d voting members answer; forcing the "
                   "declared config from %s" % (self.name, len(reachable), len(voting), source))
         document = forced_config(config, self.desired, self.settings)
-        self.steps.append({"action": "force_reconfig", "member": source, "config": document,
-                           "reasons": ["majority lost: %d of %d voting members answer" % (len(reachable), len(voting))]})
+        reason = "majority lost: %d of %d voting members answer" % (len(reachable), len(voting))
+        self.steps.append({"action": "force_reconfig", "member": source, "config": document, "reasons": [reason]})
         before = normalised_config(config)
         after = normalised_config(document)
         if self.check_mode:

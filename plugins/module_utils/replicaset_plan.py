@@ -256,8 +256,8 @@ def _next_reconfig(state, desired, settings, default_wc_set):
 def _as_after_step(members, old_ids):
     """What the server stores: new voters enter as newlyAdded."""
     out = []
-    for m in members:
-        m = copy.deepcopy(m)
+    for given in members:
+        m = copy.deepcopy(given)
         if m["_id"] not in old_ids and m["votes"] and not m["arbiterOnly"]:
             m["newlyAdded"] = True
         out.append(m)
@@ -270,7 +270,7 @@ def _check_step(state, old, members, default_wc_set):
     try:
         validate_members(stored, "step %d of the plan" % (state.version + 1))
     except ConfigError as exc:
-        raise PlanError(str(exc))
+        raise PlanError(str(exc)) from exc
     changed_voters = voters(old) ^ voters(stored)
     if len(changed_voters) > 1:
         raise PlanError("internal: a planned step changes %d voters" % len(changed_voters))
@@ -341,8 +341,8 @@ def plan(config, desired, settings=None, primary=None, default_wc_set=False):
 def initial_config(name, desired, settings=None):
     """The replSetInitiate document: every declared member at once, _id in declared order."""
     members = []
-    for index, member in enumerate(desired):
-        member = copy.deepcopy(member)
+    for index, given in enumerate(desired):
+        member = copy.deepcopy(given)
         member["_id"] = index
         members.append(member)
     return config_document(name, 1, members, settings or {})
@@ -353,8 +353,8 @@ def forced_config(config, desired, settings=None):
     live = {m["host"].lower(): full_member(m) for m in config["members"]}
     next_id = max([m["_id"] for m in live.values()] + [-1]) + 1
     members = []
-    for member in desired:
-        member = copy.deepcopy(member)
+    for given in desired:
+        member = copy.deepcopy(given)
         current = live.get(member["host"])
         if current is not None and all(current[f] == member[f] for f in IMMUTABLE_FIELDS):
             member["_id"] = current["_id"]

@@ -66,7 +66,9 @@ options:
         description: An arbiter votes but holds no data. Defaults to C(false).
         type: bool
       build_indexes:
-        description: Build indexes on this member (false needs priority 0; cannot change without re-adding). Defaults to C(true).
+        description:
+          - Build indexes on this member (false needs priority 0; changing it means removing and re-adding the
+            member). Defaults to C(true).
         type: bool
       secondary_delay_secs:
         description: Apply operations this many seconds late (a delayed member; needs priority 0). Defaults to C(0).
