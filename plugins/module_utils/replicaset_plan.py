@@ -54,6 +54,10 @@ class PlanError(Exception):
     """The declared set cannot be reached safely from the live one; the message says why."""
 
 
+class WriteConcernRuleError(PlanError):
+    """A step would change the implicit default write concern (mongod refuses it)."""
+
+
 def _unelectable_reasons(member):
     reasons = []
     if member["arbiterOnly"]:
@@ -135,7 +139,19 @@ def _primary_must_step_down(state, desired):
 
 
 def _next_reconfig(state, desired, settings, default_wc_set):
-    """The members and reasons of the next reconfig, or None when only the primary is left to change."""
+    """The members and reasons of the next reconfig, or None when only the primary is left to change.
+
+    New arbiters wait for a later step when adding them now would change the
+    implicit default write concern while the new data-bearing voters are still
+    newlyAdded (growing P-S-S by a secondary and an arbiter, for example).
+    """
+    try:
+        return _build_reconfig(state, desired, settings, default_wc_set, defer_arbiters=False)
+    except WriteConcernRuleError:
+        return _build_reconfig(state, desired, settings, default_wc_set, defer_arbiters=True)
+
+
+def _build_reconfig(state, desired, settings, default_wc_set, defer_arbiters):
     wanted, readd = _targets(state, desired)
     old = state.members
     primary = state.primary
@@ -212,7 +228,7 @@ def _next_reconfig(state, desired, settings, default_wc_set):
             new["horizons"] = copy.deepcopy(target["horizons"])
         new["votes"] = votes_after
         priority = target["priority"] if votes_after else 0
-        if priority > 0 and m["priority"] == 0 and (m is change or guarded):
+        if priority > 0 and m["priority"] == 0 and m is change:
             # Stage votes, then priority: mongod's PSA rule refuses both at once when the
             # set has a single writable voter, and staging is safe for every set.
             priority = 0
@@ -225,21 +241,35 @@ def _next_reconfig(state, desired, settings, default_wc_set):
     # New members, as many as fit.
     member_room = MAX_MEMBERS - len(members)
     voter_room = MAX_VOTERS - len([m for m in members if m["votes"]])
+    next_id = state.next_id
+    pending_data_voters = any(m["votes"] and not m["arbiterOnly"] for m in additions)
     for target in additions:
         if member_room <= 0:
             break
         if target["votes"] and voter_room <= 0:
             continue
+        if target["arbiterOnly"]:
+            # An arbiter votes from the moment it is added (it is never newlyAdded):
+            # it is this step's one voting change, if that is still free.
+            if change is not None or (defer_arbiters and pending_data_voters):
+                continue
+            change = target
         new = copy.deepcopy(target)
-        new["_id"] = state.next_id
-        state.next_id += 1
-        if new["priority"] > 0 and guarded:
-            new["priority"] = 0
+        new["_id"] = next_id
+        next_id += 1
         members.append(new)
         member_room -= 1
         if target["votes"]:
             voter_room -= 1
         reasons.append("add %s%s" % (target["host"], " (arbiter)" if target["arbiterOnly"] else ""))
+
+    if guarded and _psa_with_two_electable(_as_after_step(members, {m["_id"] for m in old})):
+        # mongod refuses to turn a set with a single writable voter into a PSA set
+        # whose secondary is electable: the secondary waits with priority 0.
+        for m in members:
+            if m["priority"] > 0 and not m["arbiterOnly"] and not is_primary(m):
+                m["priority"] = 0
+                reasons.append("keep priority 0 on %s for this step (PSA rule)" % m["host"])
 
     new_settings = dict(state.settings)
     new_settings.update(settings)
@@ -250,7 +280,16 @@ def _next_reconfig(state, desired, settings, default_wc_set):
     if not reasons:
         return None, None, None
     _check_step(state, old, members, default_wc_set)
+    state.next_id = next_id
     return members, new_settings, reasons
+
+
+def _psa_with_two_electable(members):
+    voting = [m for m in members if m["votes"] and not m.get("newlyAdded")]
+    arbiters = [m for m in voting if m["arbiterOnly"]]
+    electable_members = [m for m in members if electable(m) and m["votes"] and not m["hidden"]
+                         and not m["secondaryDelaySecs"] and m["buildIndexes"]]
+    return len(voting) == 3 and len(arbiters) == 1 and len(electable_members) > 1
 
 
 def _as_after_step(members, old_ids):
@@ -274,8 +313,10 @@ def _check_step(state, old, members, default_wc_set):
     changed_voters = voters(old) ^ voters(stored)
     if len(changed_voters) > 1:
         raise PlanError("internal: a planned step changes %d voters" % len(changed_voters))
+    if _psa_guarded(old) and _psa_with_two_electable(stored):
+        raise PlanError("internal: a planned step breaks mongod's PSA rule")
     if not default_wc_set and implicit_write_concern_is_majority(old) != implicit_write_concern_is_majority(stored):
-        raise PlanError(
+        raise WriteConcernRuleError(
             "reaching the declared members changes the set's implicit default write concern (arbiters with %d "
             "writable voting members make it %s), which mongod refuses until a cluster-wide default is set: run "
             "setDefaultRWConcern (for example {setDefaultRWConcern: 1, defaultWriteConcern: {w: 'majority'}}) "
