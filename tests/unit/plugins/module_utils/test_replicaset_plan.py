@@ -340,8 +340,8 @@ def declarations(draw):
 
 def _as_live(declared):
     live = []
-    for index, m in enumerate(declared):
-        m = dict(m)
+    for index, given_member in enumerate(declared):
+        m = dict(given_member)
         m["_id"] = index * 2  # ids need not be dense
         live.append(m)
     return live
