@@ -1,0 +1,237 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: quorum.mongodb contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: replicaset_info
+short_description: Status of a MongoDB replica set, its members and its fault tolerance
+version_added: "0.1.0"
+description:
+  - Asks one member (O(login_host)) for C(replSetGetStatus) and C(replSetGetConfig), one command each, and
+    reports every member's state, health, replication lag, ping, voting options and sync source, the config
+    version and term, the primary, and the fault tolerance the majority rule implies.
+  - The fault tolerance is how many voting members can fail while the others still form a majority of the
+    voters and can elect a primary. Arbiters vote, so they count. It is also given per tag value (for example per
+    data centre) as the votes that remain when every member with that tag value is lost, and whether they still
+    are a majority.
+  - Read-only; never changes anything.
+  - What the report says is what the member asked sees (a member cut off from the others sees them as down).
+author:
+  - quorum.mongodb contributors
+extends_documentation_fragment:
+  - quorum.mongodb.connection
+attributes:
+  check_mode:
+    support: full
+    description: The module changes nothing, so it runs the same in check mode.
+  diff_mode:
+    support: none
+notes:
+  - C(replSetGetConfig) needs an authenticated user with the C(clusterMonitor) role (or more) when authorization is
+    enabled; the localhost exception does not grant it.
+  - Verified against mongosim (the project's MongoDB-compatible test server), not against a real mongod.
+"""
+
+EXAMPLES = r"""
+- name: Read the replica set's status
+  quorum.mongodb.replicaset_info:
+    login_user: admin
+    login_password: "{{ mongodb_admin_password }}"
+  register: rs_status
+
+- name: Stop when losing data centre "east" would leave the set without a primary
+  ansible.builtin.assert:
+    that:
+      - rs_status.fault_tolerance.per_tag.dc.east.majority_kept
+    fail_msg: "losing dc=east would leave {{ rs_status.set_name }} without a primary"
+
+- name: Print the member table
+  ansible.builtin.debug:
+    msg: "{{ rs_status | quorum.mongodb.replicaset_status_table }}"
+"""
+
+RETURN = r"""
+changed:
+  description: Always false.
+  returned: always
+  type: bool
+member:
+  description: The member that was asked (C(host:port)).
+  returned: always
+  type: str
+  sample: "localhost:27017"
+set_name:
+  description: Name of the replica set.
+  returned: success
+  type: str
+  sample: rs0
+config_version:
+  description: Version of the current config.
+  returned: success
+  type: int
+  sample: 3
+config_term:
+  description: Term of the current config; null when it was installed by a force reconfig.
+  returned: success
+  type: int
+  sample: 1
+primary:
+  description: The primary (C(host:port)) as the member asked sees it; null when there is none.
+  returned: success
+  type: str
+  sample: "db1.example.net:27017"
+healthy:
+  description: Whether there is a primary and every member is PRIMARY, SECONDARY or ARBITER.
+  returned: success
+  type: bool
+members:
+  description: Every member of the config, in config order, with its status.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Address of the member (C(host:port)).
+      type: str
+      returned: success
+    id:
+      description: The member's C(_id) in the config.
+      type: int
+      returned: success
+    state:
+      description: The member's state (C(stateStr)), for example C(PRIMARY), C(SECONDARY), C(ARBITER) or
+        C((not reachable/healthy)).
+      type: str
+      returned: success
+    health:
+      description: 1 when the member is up, 0 when the member asked cannot reach it.
+      type: int
+      returned: success
+    uptime:
+      description: Seconds the member has been up (for other members, since it was last seen up).
+      type: int
+      returned: success
+    lag:
+      description: Seconds the member's last applied operation is behind the primary's. 0 for the primary; null
+        for arbiters, for members that are down and when there is no primary.
+      type: int
+      returned: success
+    ping_ms:
+      description: Heartbeat round trip in milliseconds; null for the member asked.
+      type: int
+      returned: success
+    votes:
+      description: Votes of the member (0 or 1).
+      type: int
+      returned: success
+    priority:
+      description: Priority of the member.
+      type: float
+      returned: success
+    hidden:
+      description: Whether the member is hidden.
+      type: bool
+      returned: success
+    arbiter_only:
+      description: Whether the member is an arbiter.
+      type: bool
+      returned: success
+    secondary_delay_secs:
+      description: Replication delay of the member in seconds.
+      type: int
+      returned: success
+    tags:
+      description: Tags of the member.
+      type: dict
+      returned: success
+    sync_source:
+      description: Member this one replicates from; null when none (the primary, arbiters).
+      type: str
+      returned: success
+    self:
+      description: Whether this is the member asked.
+      type: bool
+      returned: success
+fault_tolerance:
+  description: What failures the set survives with a primary.
+  returned: success
+  type: dict
+  contains:
+    overall:
+      description: How many voting members can fail while a majority of the voters remains (voters - majority).
+      type: int
+      returned: success
+    voting_members:
+      description: Number of voting members (arbiters included).
+      type: int
+      returned: success
+    majority:
+      description: Votes needed to elect a primary, floor(voters / 2) + 1.
+      type: int
+      returned: success
+    reachable_voting_members:
+      description: Voting members the member asked sees up.
+      type: int
+      returned: success
+    majority_available:
+      description: Whether the reachable voting members are a majority.
+      type: bool
+      returned: success
+    current:
+      description: How many more voting members can fail, given those already unreachable.
+      type: int
+      returned: success
+    per_tag:
+      description:
+        - For each tag name, for each of its values, what remains if every member with that value is lost
+          (C(remaining_votes)) and whether that is still a majority (C(majority_kept)).
+      type: dict
+      returned: success
+      sample: {"dc": {"a": {"remaining_votes": 1, "majority_kept": false},
+                      "b": {"remaining_votes": 2, "majority_kept": true}}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
+    CONNECTION_REQUIRED_TOGETHER,
+    Connector,
+    MongoModuleError,
+    connection_argument_spec,
+    ensure_pymongo,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_status import replicaset_summary
+
+
+def read_status(connector, address, params):
+    try:
+        status = connector.command(address, {"replSetGetStatus": 1}, "replSetGetStatus")
+        config = connector.command(address, {"replSetGetConfig": 1}, "replSetGetConfig")["config"]
+    except MongoModuleError as exc:
+        if exc.details.get("code") == 13 and not params.get("login_user"):
+            exc.msg += " (set login_user and login_password: a user with the clusterMonitor role is enough)"
+        raise
+    return replicaset_summary(status, config)
+
+
+def main():
+    module = AnsibleModule(argument_spec=connection_argument_spec(), supports_check_mode=True,
+                           required_together=CONNECTION_REQUIRED_TOGETHER)
+    ensure_pymongo(module)
+    connector = Connector(module.params, app_name="quorum.mongodb.replicaset_info")
+    address = connector.login_address()
+    try:
+        result = read_status(connector, address, module.params)
+    except MongoModuleError as exc:
+        module.fail_json(msg=exc.msg, member=address, code=exc.details.get("code"))
+    finally:
+        connector.close()
+    module.exit_json(changed=False, member=address, **result)
+
+
+if __name__ == "__main__":
+    main()
