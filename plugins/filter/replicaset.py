@@ -398,6 +398,11 @@ def replicaset_status_table(status):
     if isinstance(tolerance, dict):
         overall = _first_present(tolerance, "overall", "members", "voting_members")
         lines.append("fault tolerance: %s voting member(s) can fail with a primary still elected" % _cell(overall))
+        current = _first_present(tolerance, "current")
+        if current is not None:
+            lines.append("fault tolerance now: %s more voting member(s) can fail (%s of %s voting members reachable)"
+                         % (_cell(current), _cell(_first_present(tolerance, "reachable_voting_members")),
+                            _cell(_first_present(tolerance, "voting_members"))))
         per_tag = _first_present(tolerance, "per_tag", "tags", default={}) or {}
         for tag in sorted(per_tag):
             lines.append("fault tolerance by %s: %s" % (tag, json_compact(per_tag[tag])))
@@ -406,9 +411,17 @@ def replicaset_status_table(status):
     return lines
 
 
+def _tag_cell(value):
+    """One tag value's answer: a number, or replicaset_info's {remaining_votes, majority_kept}."""
+    if isinstance(value, dict) and "remaining_votes" in value:
+        return "%s votes remain (majority %s)" % (_cell(value["remaining_votes"]),
+                                                  "kept" if value.get("majority_kept") else "lost")
+    return _cell(value)
+
+
 def json_compact(value):
     if isinstance(value, dict):
-        return ", ".join("%s=%s" % (key, _cell(value[key])) for key in sorted(value))
+        return ", ".join("%s=%s" % (key, _tag_cell(value[key])) for key in sorted(value))
     return _cell(value)
 
 
