@@ -1021,7 +1021,6 @@ class ReplCoordinator:
         """Update our view of a member from a heartbeat reply or request."""
         now = _utcnow()
         was_up = data.health == 1.0
-        old_state = data.state
         data.health = 1.0
         data.last_hb = now
         data.last_hb_mono = time.monotonic()
@@ -1060,8 +1059,10 @@ class ReplCoordinator:
             committed = OpTime.from_doc(msg.get("lastCommitted"))
             self._advance_commit_point_from(committed)
         if self.state == PRIMARY:
-            if old_state != data.state:
-                self._spawn_auto_reconfig()
+            # Checked on every heartbeat, not only on a state change: a member that
+            # became SECONDARY while another newlyAdded removal was in progress must
+            # still be promoted by a later attempt.
+            self._spawn_auto_reconfig()
             self._recompute_commit_point()
         self.notify()
 
