@@ -22,7 +22,7 @@ description:
   - Read-only; never changes anything.
   - What the report says is what the member asked sees (a member cut off from the others sees them as down).
 author:
-  - quorum.mongodb contributors
+  - quorum.mongodb contributors (!UNKNOWN)
 extends_documentation_fragment:
   - quorum.mongodb.connection
 attributes:
@@ -31,6 +31,7 @@ attributes:
     description: The module changes nothing, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
 notes:
   - C(replSetGetConfig) needs an authenticated user with the C(clusterMonitor) role (or more) when authorization is
     enabled; the localhost exception does not grant it.

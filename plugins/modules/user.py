@@ -25,7 +25,7 @@ description:
   - User commands are sent with write concern C(majority) (60 seconds timeout), so a change the module reports
     survives a failover.
 author:
-  - quorum.mongodb contributors
+  - quorum.mongodb contributors (!UNKNOWN)
 options:
   name:
     description: Name of the user.
