@@ -13,7 +13,7 @@ options. These filters read those variables from ``hostvars`` so that
 * ``replicaset_member_addresses`` maps each inventory host to its ``host:port``;
 * ``replicaset_member_problems`` lists every rule the declaration breaks, each
   message naming the host, the variable and the valid values, so a preflight
-  assert can stop before any host is touched;
+  check (ansible.builtin.assert) can stop before any host is touched;
 * ``replicaset_preferred_host`` picks the host to initiate from: the electable
   member with the highest priority;
 * ``replicaset_restart_order`` orders hosts for a rolling restart: every member

@@ -56,7 +56,7 @@ NOT_SECRET_KEYS = ("update_password",)
 def free_ports(count):
     socks, ports = [], []
     try:
-        for _ in range(count):
+        for _index in range(count):
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             socks.append(sock)

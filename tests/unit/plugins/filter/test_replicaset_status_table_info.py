@@ -34,7 +34,7 @@ def test_status_table_of_a_replicaset_info_result(replicaset_filters):
 
 
 def test_per_tag_numbers_still_render_as_numbers(replicaset_filters):
-    lines = replicaset_filters.replicaset_status_table(
-        {"members": [], "fault_tolerance": {"overall": 2, "per_tag": {"dc": {"b": {"remaining_votes": 3,
-                                                                               "majority_kept": True}, "c": 1}}}})
+    per_tag = {"dc": {"b": {"remaining_votes": 3, "majority_kept": True}, "c": 1}}
+    lines = replicaset_filters.replicaset_status_table({"members": [], "fault_tolerance": {"overall": 2,
+                                                                                           "per_tag": per_tag}})
     assert lines[-1] == "fault tolerance by dc: b=3 votes remain (majority kept), c=1"
