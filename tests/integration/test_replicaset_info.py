@@ -162,3 +162,16 @@ def test_uninitiated_member_fails_clearly(mongosim_cluster, run_playbook):
     cluster = mongosim_cluster(1)
     failed = run_playbook([info_task(cluster, cluster.hosts[0])], check=True, expect_failure=True).results[0]
     assert failed["msg"].startswith("replSetGetStatus on %s failed: code 94 (NotYetInitialized)" % cluster.hosts[0])
+
+
+def test_over_tls(mongosim_cluster, run_playbook):
+    cluster = mongosim_cluster(3, tls=True, initiate=True)
+    primary = cluster.primary()
+    task = info_task(cluster, primary)
+    assert task["quorum.mongodb.replicaset_info"]["tls"] is True
+    result = run_playbook([task], check=True).results[0]
+    assert result["primary"] == primary and result["healthy"] is True
+
+    plain = info_task(cluster, primary, tls=False, connect_timeout_ms=1500)
+    failed = run_playbook([plain], expect_failure=True).results[0]
+    assert failed["msg"].startswith("replSetGetStatus on %s failed: " % primary)
