@@ -147,22 +147,34 @@ class Converger:
             time.sleep(POLL_INTERVAL)
 
     def wait_for_newly_added(self, primary, config):
-        """New voters enter as newlyAdded; the primary clears it once they are SECONDARY."""
+        """New voters enter as newlyAdded; the primary clears it (a new config version) once they are SECONDARY.
+
+        replSetGetConfig hides the flag, so the wait compares replSetGetStatus's
+        votingMembersCount with the members that have a vote in the config.
+        Returns the config, read again if the wait saw it change.
+        """
+        expected = len([m for m in config["members"] if m.get("votes", 1)])
         deadline = self._deadline()
-        while any(m.get("newlyAdded") for m in config["members"]):
+        waited = False
+        while True:
+            status = self._member_command(primary, "replSetGetStatus", "replSetGetStatus")
+            if status.get("votingMembersCount", expected) >= expected:
+                return self.read_config(primary) if waited else config
             if time.time() >= deadline:
-                pending = [m["host"] for m in config["members"] if m.get("newlyAdded")]
-                raise MongoModuleError("members %s were added but did not finish their initial sync within "
-                                       "wait_timeout (%ss); they still carry newlyAdded"
-                                       % (", ".join(pending), self.wait_timeout))
+                pending = [m["name"] for m in status.get("members", []) if m.get("stateStr") != "SECONDARY"
+                           and m.get("stateStr") not in ("PRIMARY", "ARBITER")]
+                raise MongoModuleError("new members %s did not finish their initial sync within wait_timeout (%ss): "
+                                       "%d of %d members with a vote count as voters yet"
+                                       % (", ".join(pending) or "(unknown)", self.wait_timeout,
+                                          status.get("votingMembersCount", 0), expected))
+            waited = True
             time.sleep(POLL_INTERVAL)
-            config = self.read_config(primary)
-        return config
 
     def wait_for_health(self, primary):
         """Until every declared member is PRIMARY, SECONDARY or ARBITER, as the primary sees it."""
         deadline = self._deadline()
         expected = {m["host"]: ("ARBITER",) if m["arbiterOnly"] else ("PRIMARY", "SECONDARY") for m in self.desired}
+        expected_voters = len([m for m in self.desired if m["votes"]])
         while True:
             try:
                 status = self._member_command(primary, "replSetGetStatus", "replSetGetStatus")
@@ -173,7 +185,8 @@ class Converger:
                 raise
             states = {canonical_host(m["name"]): m.get("stateStr") for m in status.get("members", [])}
             waiting = {host: states.get(host) for host, ok in expected.items() if states.get(host) not in ok}
-            if not waiting and status.get("myState") == 1:
+            voters = status.get("votingMembersCount", expected_voters)
+            if not waiting and status.get("myState") == 1 and voters >= expected_voters:
                 return primary, [{"host": h, "state": states.get(h)} for h in sorted(states)]
             if time.time() >= deadline:
                 raise MongoModuleError("the set did not become healthy within wait_timeout (%ss): %s"
@@ -331,8 +344,10 @@ class Converger:
             last = [s["config"] for s in planned if s["action"] == "reconfig"]
             after = normalised_config(last[-1]) if last else before
             return self._result(bool(planned), primary, after, before, after)
+        added_voters = True  # a run interrupted earlier may have left newlyAdded members behind
         for _round in range(200):
-            config = self.wait_for_newly_added(primary, config)
+            if added_voters:
+                config = self.wait_for_newly_added(primary, config)
             planned = self._plan(config, primary)
             if not planned:
                 break
@@ -340,9 +355,13 @@ class Converger:
             if step["action"] == "step_down":
                 primary = self.step_down(primary)
                 self.steps.append(step)
+                added_voters = False
             else:
+                before_ids = {m["_id"] for m in config["members"]}
                 self.reconfig(primary, step["config"], step["reasons"])
                 self.steps.append(step)
+                added_voters = any(m["_id"] not in before_ids and m.get("votes", 1)
+                                   for m in step["config"]["members"])
             config = self.read_config(primary)
         members = self._hello_states()
         if self.wait:
