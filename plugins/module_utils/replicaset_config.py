@@ -138,8 +138,8 @@ def desired_members(declared, default_port=DEFAULT_PORT):
             raise ConfigError("members[%d] must be a host string or a dict with a host" % index)
         host = canonical_host(item["host"], default_port)
         label = "member %s" % host
-        arbiter = bool(item.get("arbiter_only") or False)
-        hidden = bool(item.get("hidden") or False)
+        arbiter = bool(item.get("arbiter_only"))
+        hidden = bool(item.get("hidden"))
         build_indexes = item.get("build_indexes")
         build_indexes = True if build_indexes is None else bool(build_indexes)
         delay = item.get("secondary_delay_secs")

@@ -246,8 +246,8 @@ class Converger:
     def reconfig(self, primary, document, reasons):
         command = {"replSetReconfig": document, "maxTimeMS": int(self.wait_timeout * 1000)}
         try:
-            self._member_command(primary, command, "replSetReconfig to version %d (%s)"
-                                  % (document["version"], "; ".join(reasons)))
+            what = "replSetReconfig to version %d (%s)" % (document["version"], "; ".join(reasons))
+            self._member_command(primary, command, what)
         except MongoModuleError as exc:
             exc.details["config"] = document
             raise
@@ -383,4 +383,3 @@ class Converger:
             "members": members if members is not None else self._hello_states(),
             "diff": {"before": before, "after": after},
         }
-

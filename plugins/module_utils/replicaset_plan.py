@@ -275,8 +275,8 @@ def _build_reconfig(state, desired, settings, default_wc_set, defer_arbiters):
     new_settings.update(settings)
     if new_settings != state.settings:
         changes = sorted(settings_differences(state.settings, settings).items())
-        reasons.append("settings: %s" % ", ".join("%s %r -> %r" % (key, live, wanted)
-                                                   for key, (live, wanted) in changes))
+        shown = ["%s %r -> %r" % (key, live, wanted) for key, (live, wanted) in changes]
+        reasons.append("settings: %s" % ", ".join(shown))
     if not reasons:
         return None, None, None
     _check_step(state, old, members, default_wc_set)

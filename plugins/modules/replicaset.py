@@ -29,7 +29,7 @@ description:
   - Idempotency compares content, not versions; server defaults, C(term), C(newlyAdded) and automatic version
     bumps are not changes. A run that changes nothing sends one C(hello) per member and one C(replSetGetConfig).
 author:
-  - quorum.mongodb contributors
+  - quorum.mongodb contributors (@quorum-mongodb)
 extends_documentation_fragment:
   - quorum.mongodb.connection
 options:

@@ -82,8 +82,8 @@ def test_noop_run_sends_no_reconfig_and_one_config_read(mongosim_cluster, run_pl
 
     def counts():
         commands = cluster.command(primary, "serverStatus")["metrics"]["commands"]
-        return {name: commands.get(name, {}).get("total", 0) for name in ("replSetGetConfig", "replSetReconfig",
-                                                                           "replSetGetStatus")}
+        names = ("replSetGetConfig", "replSetReconfig", "replSetGetStatus")
+        return {name: commands.get(name, {}).get("total", 0) for name in names}
     before = counts()
     run_playbook(tasks)
     after = counts()
@@ -218,8 +218,8 @@ BAD = [
 @pytest.mark.parametrize("members, message", BAD)
 def test_bad_declarations_fail_before_any_connection(run_playbook, members, message):
     # login_port points at a closed port: the error must be the rule, not a connection failure.
-    bad = {"name": "Converge", "quorum.mongodb.replicaset": {"name": "rs0", "members": members,
-                                                              "login_host": "127.0.0.1", "login_port": 9}}
+    args = {"name": "rs0", "members": members, "login_host": "127.0.0.1", "login_port": 9}
+    bad = {"name": "Converge", "quorum.mongodb.replicaset": args}
     failed = run_playbook([bad], expect_failure=True).results[0]
     assert message in failed["msg"], failed["msg"]
     assert failed["steps"] == []

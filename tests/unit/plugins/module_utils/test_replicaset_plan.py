@@ -139,7 +139,7 @@ class ServerModel:
 def converge(server, desired, settings=None, choose=lambda hosts: hosts[0]):
     """Drive the planner as the module does; return every step executed."""
     executed = []
-    for _ in range(60):
+    for _attempt in range(60):
         server.catch_up()
         steps = plan(copy.deepcopy(server.config), desired, settings or {}, server.primary,
                      default_wc_set=server.default_wc_set)
@@ -251,8 +251,8 @@ def test_implicit_write_concern_change_is_refused_before_anything_is_sent():
 
 
 def test_settings_only_given_keys_change():
-    server = ServerModel(members("a", "b", "c"), "a:27017", settings={"chainingAllowed": True,
-                                                                       "heartbeatTimeoutSecs": 10})
+    live_settings = {"chainingAllowed": True, "heartbeatTimeoutSecs": 10}
+    server = ServerModel(members("a", "b", "c"), "a:27017", settings=live_settings)
     steps = converge(server, declare("a", "b", "c"), {"electionTimeoutMillis": 5000})
     assert len(steps) == 1
     assert server.config["settings"] == {"chainingAllowed": True, "heartbeatTimeoutSecs": 10,
