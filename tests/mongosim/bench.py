@@ -33,7 +33,7 @@ MiB = 1024 * 1024
 
 def _free_ports(count):
     socks = []
-    for _ in range(count):
+    for _index in range(count):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         socks.append(sock)
@@ -87,10 +87,10 @@ class _RawClient:
     the server's (pymongo alone tops out near 2,500 round trips/s here)."""
 
     def __init__(self, host):
-        name, _, port = host.rpartition(":")
+        name, _sep, port = host.rpartition(":")
         self.sock = socket.create_connection((name, int(port)))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.message, _ = wire.encode_op_msg(0, {"ping": 1, "$db": "admin"})
+        self.message, _request_id = wire.encode_op_msg(0, {"ping": 1, "$db": "admin"})
 
     def ping(self):
         self.sock.sendall(self.message)
@@ -118,7 +118,7 @@ def _concurrent_rate(host, connections, seconds):
     """Aggregate pings/s over several connections (threads; the raw client's
     socket calls release the GIL)."""
     counts = [0] * connections
-    clients = [_RawClient(host) for _ in range(connections)]
+    clients = [_RawClient(host) for _index in range(connections)]
     deadline = time.monotonic() + seconds
 
     def run(index):
@@ -145,10 +145,10 @@ async def _serve_baseline(port):
     async def handle(reader, writer):
         while True:
             try:
-                request_id, _, _, _ = await wire.read_message(reader)
+                request_id, _response_to, _opcode, _payload = await wire.read_message(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
-            data, _ = wire.encode_op_msg(request_id, reply)
+            data, _request_id = wire.encode_op_msg(request_id, reply)
             writer.write(data)
             await writer.drain()
 
@@ -233,8 +233,8 @@ def main(argv=None):
     print("mongosim benchmark, 3 members on loopback (%s)" % ("quick" if args.quick else "full"))
     for name, value, ratio in results:
         print("  %-*s  %-28s %s" % (width, name, value, ratio))
-    ping_rates = [float(v.split()[0]) for n, v, _ in results if n.startswith("ping")]
-    rss = [float(v.split()[0]) for n, v, _ in results if n.startswith("resident")]
+    ping_rates = [float(v.split()[0]) for n, v, _ratio in results if n.startswith("ping")]
+    rss = [float(v.split()[0]) for n, v, _ratio in results if n.startswith("resident")]
     print("  targets: pings >= 3000/s per member: %s; resident <= 60 MiB per member: %s"
           % ("met" if min(ping_rates) >= 3000 else "MISSED", "met" if max(rss) <= 60 else "MISSED"))
     return 0

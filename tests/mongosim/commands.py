@@ -321,7 +321,7 @@ async def cmd_hello(ctx):
         reply["helloOk"] = True
     if "saslSupportedMechs" in body:
         ns = body["saslSupportedMechs"]
-        db, _, user = ns.partition(".")
+        db, _sep, user = ns.partition(".")
         doc = _user_doc(server, db, user)
         if doc is not None:
             reply["saslSupportedMechs"] = [m for m in authmod.MECHANISMS if m in doc["credentials"]]
@@ -844,7 +844,7 @@ async def cmd_refetch(ctx):
     repl = _repl_gate(ctx)
     docs = []
     for item in ctx.body.get("docs", []):
-        db, _, name = item["ns"].partition(".")
+        db, _sep, name = item["ns"].partition(".")
         coll = ctx.server.storage.collection(db, name)
         for _id in item["ids"]:
             doc = coll.docs.get(id_key(_id)) if coll is not None else None
@@ -981,7 +981,7 @@ async def cmd_users_info(ctx):
     if ctx.server.auth_enabled:
         own = wanted not in (None, "all") and all((u, d) in ctx.conn.principals for u, d in wanted)
         if not own:
-            for _, d in (wanted if isinstance(wanted, list) else [(None, db)]):
+            for _user, d in (wanted if isinstance(wanted, list) else [(None, db)]):
                 require(ctx, d if wanted != "all" else "cluster", "viewUser")
     coll = ctx.server.storage.collection("admin", "system.users")
     users = []
@@ -1132,7 +1132,7 @@ async def cmd_insert(ctx):
         entries.append(_tag_retryable(_entry(ctx, "i", "%s.%s" % (ctx.db, name), doc), lsid, txn, i))
         n += 1
     ctx.server.opcounters["insert"] += len(entries)
-    _, wce = await _write_entries(ctx, entries, ctx.db)
+    _optime, wce = await _write_entries(ctx, entries, ctx.db)
     reply = {"n": n}
     if errors:
         reply["writeErrors"] = errors
@@ -1193,7 +1193,7 @@ async def cmd_update(ctx):
         for entry in entries:
             _tag_retryable(entry, lsid, txn, i)
         if entries:
-            last_optime, _ = await _write_entries(ctx, entries, ctx.db, stamp=True)
+            last_optime, _wce = await _write_entries(ctx, entries, ctx.db, stamp=True)
         ctx.server.opcounters["update"] += 1
         n += matched
         modified += changed
@@ -1216,7 +1216,7 @@ def _write_concern_only(ctx):
 
 def _plan_update(ctx, ns, spec):
     """Return (oplog entries, matched, modified, upserted _id or MISSING)."""
-    db, _, name = ns.partition(".")
+    db, _sep, name = ns.partition(".")
     coll = ctx.server.storage.collection(db, name)
     query = spec.get("q", {})
     update = spec.get("u", {})
@@ -1278,7 +1278,7 @@ async def cmd_delete(ctx):
             entries.append(_tag_retryable(_entry(ctx, "d", ns, {"_id": doc["_id"]}), lsid, txn, i))
         n += len(seen)
         ctx.server.opcounters["delete"] += 1
-    _, wce = await _write_entries(ctx, entries, ctx.db)
+    _optime, wce = await _write_entries(ctx, entries, ctx.db)
     return _finish_write({"n": n}, wce)
 
 
@@ -1296,15 +1296,15 @@ async def cmd_find_and_modify(ctx):
     if ctx.body.get("remove"):
         if doc is None:
             return {"lastErrorObject": {"n": 0}, "value": None}
-        _, wce = await _write_entries(ctx, [_tag_retryable(_entry(ctx, "d", ns, {"_id": doc["_id"]}), lsid, txn,
+        _optime, wce = await _write_entries(ctx, [_tag_retryable(_entry(ctx, "d", ns, {"_id": doc["_id"]}), lsid, txn,
                                                            0)], ctx.db)
         return _finish_write({"lastErrorObject": {"n": 1}, "value": q.project(doc, fields)}, wce)
     spec = {"q": ctx.body.get("query", {}) if doc is None else {"_id": doc["_id"]}, "u": ctx.body.get("update", {}),
             "upsert": ctx.body.get("upsert", False)}
-    entries, matched, _, up_id = _plan_update(ctx, ns, spec)
+    entries, matched, _modified, up_id = _plan_update(ctx, ns, spec)
     for entry in entries:
         _tag_retryable(entry, lsid, txn, 0)
-    _, wce = await _write_entries(ctx, entries, ctx.db)
+    _optime, wce = await _write_entries(ctx, entries, ctx.db)
     coll = ctx.server.storage.collection(ctx.db, name)
     if ctx.body.get("new"):
         target = up_id if up_id is not MISSING else (doc["_id"] if doc else None)
@@ -1329,7 +1329,7 @@ async def cmd_create(ctx):
     options = {k: v for k, v in ctx.body.items() if k != "create" and k not in GENERIC_FIELDS}
     o = {"create": name}
     o.update(options)
-    _, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, o)], ctx.db)
+    _optime, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, o)], ctx.db)
     return _finish_write({}, wce)
 
 
@@ -1341,7 +1341,7 @@ async def cmd_drop(ctx):
     if coll is None:
         return {"ns": "%s.%s" % (ctx.db, name), "nIndexesWas": 0}
     was = len(coll.indexes)
-    _, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, {"drop": name})], ctx.db)
+    _optime, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, {"drop": name})], ctx.db)
     return _finish_write({"ns": "%s.%s" % (ctx.db, name), "nIndexesWas": was}, wce)
 
 
@@ -1352,7 +1352,7 @@ async def cmd_drop_database(ctx):
         raise CommandError(20, "Dropping the '%s' database is prohibited." % ctx.db)
     if ctx.db not in ctx.server.storage.dbs:
         return {}
-    _, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, {"dropDatabase": 1})], ctx.db)
+    _optime, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, {"dropDatabase": 1})], ctx.db)
     return _finish_write({"dropped": ctx.db}, wce)
 
 
@@ -1399,7 +1399,7 @@ async def cmd_create_indexes(ctx):
         existing.append(full)
     if created_coll:
         entries.insert(0, _entry(ctx, "c", "%s.$cmd" % ctx.db, {"create": name}))
-    _, wce = await _write_entries(ctx, entries, ctx.db)
+    _optime, wce = await _write_entries(ctx, entries, ctx.db)
     reply = {"numIndexesBefore": before, "numIndexesAfter": len(existing),
              "createdCollectionAutomatically": created_coll}
     if len(existing) == before and not created_coll:
@@ -1432,7 +1432,7 @@ async def cmd_drop_indexes(ctx):
                 raise CommandError(72, "cannot drop _id index")
             targets.extend(found)
     entries = [_entry(ctx, "c", "%s.$cmd" % ctx.db, {"dropIndexes": name, "index": t}) for t in targets]
-    _, wce = await _write_entries(ctx, entries, ctx.db)
+    _optime, wce = await _write_entries(ctx, entries, ctx.db)
     return _finish_write({"nIndexesWas": was}, wce)
 
 
@@ -1479,7 +1479,7 @@ async def _read_concern_wait(ctx):
         if rc_doc.get("level") == "linearizable":
             if repl.state != 1:
                 raise CommandError(10107, "cannot satisfy linearizable read concern on non-primary node")
-            optime, _ = await _write_entries(ctx, [_noop_entry(ctx, {"msg": "linearizable read"})], ctx.db)
+            optime, _wce = await _write_entries(ctx, [_noop_entry(ctx, {"msg": "linearizable read"})], ctx.db)
             target = optime
         while repl.last_committed < target and time.monotonic() < deadline:
             await repl.wait_change(0.1)

@@ -16,7 +16,7 @@ class PeerError(Exception):
 class PeerConnection:
     def __init__(self, host_port, client_ssl=None, keys=None, connect_timeout=10.0, client_meta=None):
         self.host_port = host_port
-        host, _, port = host_port.rpartition(":")
+        host, _sep, port = host_port.rpartition(":")
         self.host = host.strip("[]")
         self.port = int(port)
         self.client_ssl = client_ssl
@@ -81,9 +81,10 @@ class PeerConnection:
             self.writer.write(message)
             await asyncio.wait_for(self.writer.drain(), timeout)
             while True:
-                _, response_to, opcode, payload = await asyncio.wait_for(wire.read_message(self.reader), timeout)
+                message = await asyncio.wait_for(wire.read_message(self.reader), timeout)
+                _reply_id, response_to, opcode, payload = message
                 if response_to == request_id and opcode == wire.OP_MSG:
-                    _, body = wire.parse_op_msg(payload)
+                    _flags, body = wire.parse_op_msg(payload)
                     return body
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, wire.ProtocolError) as exc:
             self.close()

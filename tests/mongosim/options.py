@@ -376,7 +376,7 @@ def parse_cli(argv):
             value = argv[i + 1]
             i += 2
         if kind == "param":
-            pname, _, pvalue = value.partition("=")
+            pname, _sep, pvalue = value.partition("=")
             values.setdefault("setParameter", {})[pname] = pvalue
         elif kind == "int":
             try:

@@ -90,13 +90,13 @@ def _regex(arg, options=None):
 
 def _match_operator(doc, path, op, arg, regex_options):
     values = _values(doc, path)
-    present = [v for v, _ in values if v is not MISSING]
+    present = [v for v, _expanded in values if v is not MISSING]
     if op == "$eq":
         if isinstance(arg, (Regex, _RE_TYPE)):
             rx = _regex(arg)
             return any(isinstance(v, str) and rx.search(v) for v in present)
         if arg is None:
-            return any(v is None for v in present) or any(v is MISSING for v, _ in values) or not values
+            return any(v is None for v in present) or any(v is MISSING for v, _expanded in values) or not values
         return any(equal(v, arg) for v in present)
     if op == "$ne":
         return not _match_operator(doc, path, "$eq", arg, None)
@@ -118,7 +118,7 @@ def _match_operator(doc, path, op, arg, regex_options):
             raise _bad("$nin needs an array")
         return not any(_match_operator(doc, path, "$eq", item, None) for item in arg)
     if op == "$exists":
-        exists = any(v is not MISSING for v, _ in values)
+        exists = any(v is not MISSING for v, _expanded in values)
         return exists if arg else not exists
     if op == "$regex":
         rx = _regex(arg, regex_options)
@@ -390,7 +390,7 @@ def sort_docs(docs, sort):
         reverse = direction in (-1, -1.0) or (isinstance(direction, Int64) and direction < 0)
 
         def key(d, path=path, reverse=reverse):
-            values = [v for v, _ in path_values(d, path) if v is not MISSING]
+            values = [v for v, _expanded in path_values(d, path) if v is not MISSING]
             if not values:
                 value = None
             elif len(values) == 1:

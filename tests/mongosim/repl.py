@@ -296,7 +296,7 @@ class ReplCoordinator:
         key = host_port.lower()
         if key in self._self_cache:
             return self._self_cache[key]
-        host, _, port = host_port.rpartition(":")
+        host, _sep, port = host_port.rpartition(":")
         host = host.strip("[]")
         result = False
         if int(port) == self.opts.port:

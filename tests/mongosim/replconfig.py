@@ -101,7 +101,7 @@ def parse_host(text):
         if text.count(":") > 1:
             raise ParseError("More than one ':' detected. If this is an ipv6 address, it needs to be surrounded by "
                              "'[' and ']'; %s" % raw)
-        host, _, port_text = text.partition(":")
+        host, _sep, port_text = text.partition(":")
         display = host
     if not host:
         raise ParseError("Empty host component parsing HostAndPort from \"%s\"" % raw)

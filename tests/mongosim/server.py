@@ -214,7 +214,7 @@ class Server:
         reader = asyncio.StreamReader(limit=wire.MAX_MESSAGE_SIZE, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
-            transport, _ = await loop.connect_accepted_socket(
+            transport, _protocol = await loop.connect_accepted_socket(
                 lambda: protocol, sock, ssl=self._server_ssl if use_tls else None,
                 ssl_handshake_timeout=10.0 if use_tls else None)
         except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
@@ -268,7 +268,7 @@ class Server:
     async def _serve(self, conn, reader, writer):
         while True:
             try:
-                request_id, _, opcode, payload = await wire.read_message(reader)
+                request_id, _response_to, opcode, payload = await wire.read_message(reader)
             except (asyncio.IncompleteReadError, ConnectionError, OSError, wire.ProtocolError):
                 return
             self.network["bytesIn"] += 16 + len(payload)
@@ -287,10 +287,10 @@ class Server:
                     if not await self._exhaust_hello(conn, writer, body, reply, request_id):
                         return
                     continue
-                data, _ = wire.encode_op_msg(request_id, reply)
+                data, _request_id = wire.encode_op_msg(request_id, reply)
             elif opcode == wire.OP_QUERY:
                 try:
-                    _, collection, _, _, query = wire.parse_op_query(payload)
+                    _flags, collection, _skip, _nreturn, query = wire.parse_op_query(payload)
                 except Exception:  # noqa: BLE001
                     return
                 if not collection.endswith(".$cmd"):
@@ -421,7 +421,7 @@ class Server:
         by_ns = {}
         for entry in entries:
             if entry["op"] in ("i", "u"):
-                db, _, name = entry["ns"].partition(".")
+                db, _sep, name = entry["ns"].partition(".")
                 coll = self.storage.collection(db, name)
                 key_doc = entry["o2"] if entry["op"] == "u" else entry["o"]
                 from .bsonutil import id_key
@@ -441,7 +441,7 @@ class Server:
         for item in docs:
             fetched.setdefault(item["ns"], {})[id_key(item["doc"]["_id"])] = item["doc"]
         for ns, ids in touched.items():
-            db, _, name = ns.partition(".")
+            db, _sep, name = ns.partition(".")
             coll = self.storage.collection(db, name, create=True)
             for _id in ids:
                 k = id_key(_id)

@@ -234,7 +234,7 @@ class Storage:
         if not os.path.exists(path):
             return
         current = None
-        for _, raw in self._read_docs(path):
+        for _pos, raw in self._read_docs(path):
             if raw is None:
                 break
             doc = bson.decode(raw)
@@ -244,7 +244,7 @@ class Storage:
                     self.txns[id_key(txn["lsid"])] = {"lsid": txn["lsid"], "txnNumber": txn["txnNumber"],
                                                      "stmtIds": set(txn["stmtIds"])}
             elif "__collection" in doc:
-                db, _, name = doc["__collection"].partition(".")
+                db, _sep, name = doc["__collection"].partition(".")
                 current = Collection(name, doc.get("options"), doc.get("indexes"), doc.get("uuid"))
                 self.dbs.setdefault(db, {})[name] = current
             else:
@@ -434,7 +434,7 @@ class Storage:
         self.dbs = {}
         self.txns = {}
         for coll_doc in dump:
-            db, _, name = coll_doc["ns"].partition(".")
+            db, _sep, name = coll_doc["ns"].partition(".")
             coll = Collection(name, coll_doc.get("options"), coll_doc.get("indexes"), coll_doc.get("uuid"))
             for doc in coll_doc["docs"]:
                 coll.docs[id_key(doc["_id"])] = doc
@@ -497,7 +497,7 @@ class Storage:
             txn["stmtIds"].add(entry.get("stmtId", 0))
         if op == "n":
             return
-        db, _, name = entry["ns"].partition(".")
+        db, _sep, name = entry["ns"].partition(".")
         if op == "i":
             coll = self.collection(db, name, create=True)
             doc = entry["o"]

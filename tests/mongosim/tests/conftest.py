@@ -22,7 +22,7 @@ FAST = {"electionTimeoutMillis": 1500, "heartbeatIntervalMillis": 300}
 def free_ports(count):
     socks, ports = [], []
     try:
-        for _ in range(count):
+        for _index in range(count):
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             socks.append(sock)

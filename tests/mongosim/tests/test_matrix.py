@@ -95,7 +95,7 @@ def test_initiate_with_an_unreachable_member(make_cluster):
     assert code == 74
     assert msg.startswith("replSetInitiate quorum check failed because not all proposed set members responded "
                           "affirmatively: %s failed with" % dead)
-    code, _ = error_of(lambda: direct(cluster.hosts[0]).admin.command("replSetGetStatus"))
+    code, _errmsg = error_of(lambda: direct(cluster.hosts[0]).admin.command("replSetGetStatus"))
     assert code == 94
 
 
@@ -259,7 +259,7 @@ def test_reconfig_during_another_reconfig(rs3):
         thread = threading.Thread(target=first)
         thread.start()
         listener.settimeout(10)
-        accepted, _ = listener.accept()  # the first reconfig's quorum check is now waiting on us
+        accepted, _address = listener.accept()  # the first reconfig's quorum check is now waiting on us
         second = config_of(primary)
         second["version"] += 1
         code, msg = error_of(lambda: reconfig(primary, second))
@@ -324,7 +324,7 @@ def test_set_fcv_needs_confirm(series, target, make_cluster):
     cluster = make_cluster(1, version=series)
     direct(cluster.hosts[0]).admin.command("replSetInitiate")
     primary = primary_of(cluster.hosts)
-    code, _ = error_of(lambda: direct(primary).admin.command("setFeatureCompatibilityVersion", target))
+    code, _errmsg = error_of(lambda: direct(primary).admin.command("setFeatureCompatibilityVersion", target))
     assert code == 7369100
     assert direct(primary).admin.command("setFeatureCompatibilityVersion", target, confirm=True)["ok"] == 1.0
     fcv = direct(primary).admin.command("getParameter", 1, featureCompatibilityVersion=1)

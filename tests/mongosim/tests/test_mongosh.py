@@ -47,7 +47,7 @@ def test_mongosh_replica_set_helpers(make_cluster):
     """ % fourth)
     status, conf, added, after_add = out
     assert status["ok"] == 1 and status["set"] == "rs0"
-    assert sorted(state for _, state in status["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
+    assert sorted(state for _name, state in status["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
     assert dict(status["members"])[primary] == "PRIMARY"
     assert conf["hosts"] == cluster.hosts[:3]
     assert added == {"add": 1} and after_add == {"afterAdd": 4}

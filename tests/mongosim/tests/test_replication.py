@@ -200,7 +200,7 @@ def test_arbiter_votes_and_holds_no_data(make_cluster):
     client = rs_client(cluster)
     client.test.a.insert_one({"x": 1})
     assert direct(arbiter).local.oplog.rs.count_documents({}) == 0
-    code, _ = error_of(lambda: direct(arbiter).test.a.count_documents({}))
+    code, _errmsg = error_of(lambda: direct(arbiter).test.a.count_documents({}))
     assert code == 13436  # an arbiter serves no reads
     status = direct(primary).admin.command("replSetGetStatus")
     arbiter_entry = next(m for m in status["members"] if m["name"] == arbiter)
@@ -286,7 +286,7 @@ def test_awaitable_hello_answers_on_topology_change(rs3):
     thread.join(20)
     assert result["reply"]["topologyVersion"]["counter"] > tv["counter"]
     assert result["waited"] < 15
-    code, _ = error_of(lambda: client.admin.command("hello", topologyVersion=tv))
+    code, _errmsg = error_of(lambda: client.admin.command("hello", topologyVersion=tv))
     assert code == 31368
 
 

@@ -26,13 +26,13 @@ def test_localhost_exception_initiate_then_first_user(secured):
     first = direct(secured.hosts[0])
     code, msg = error_of(lambda: first.admin.command("replSetGetConfig"))
     assert (code, msg) == (13, "Command replSetGetConfig requires authentication")
-    code, _ = error_of(lambda: first.admin.command("serverStatus"))
+    code, _errmsg = error_of(lambda: first.admin.command("serverStatus"))
     assert code == 13
     first.admin.command("replSetInitiate", secured.initiate_config(**FAST))
     primary = wait_for(lambda: next((m["name"] for m in first.admin.command("replSetGetStatus")["members"]
                                      if m["stateStr"] == "PRIMARY"), None), what="a primary (status via exception)")
     secondary = next(h for h in secured.hosts if h != primary)
-    code, _ = error_of(lambda: direct(secondary).admin.command("createUser", "admin", pwd="pw", roles=["root"]))
+    code, _errmsg = error_of(lambda: direct(secondary).admin.command("createUser", "admin", pwd="pw", roles=["root"]))
     assert code == 10107
     direct(primary).admin.command("createUser", "admin", pwd="pw", roles=["root"])
     code, msg = error_of(lambda: direct(primary).admin.command("createUser", "x", pwd="pw", roles=["root"]))
@@ -73,7 +73,7 @@ def test_localhost_exception_does_not_apply_to_remote_connections(make_cluster, 
 
 def test_localhost_exception_can_be_turned_off(make_cluster, keyfile):
     cluster = make_cluster(1, keyfile=keyfile, auth=True, parameters={"enableLocalhostAuthBypass": False})
-    code, _ = error_of(lambda: direct(cluster.hosts[0]).admin.command("replSetInitiate"))
+    code, _errmsg = error_of(lambda: direct(cluster.hosts[0]).admin.command("replSetInitiate"))
     assert code == 13
 
 
@@ -114,7 +114,7 @@ def test_roles(secured):
     assert users["reader"]["mechanisms"] == ["SCRAM-SHA-1", "SCRAM-SHA-256"]
     root.admin.command("dropUser", "later")
     assert "later" not in {u["user"] for u in root.admin.command("usersInfo")["users"]}
-    code, _ = error_of(lambda: root.admin.command("dropUser", "later"))
+    code, _errmsg = error_of(lambda: root.admin.command("dropUser", "later"))
     assert code == 11
 
 
@@ -219,7 +219,7 @@ def test_tls_mode_upgrade_at_runtime(make_cluster, pki):
     assert client.admin.command("setParameter", 1, tlsMode="requireTLS")["was"] == "preferTLS"
     with pytest.raises(ServerSelectionTimeoutError):
         direct(host, serverSelectionTimeoutMS=1500).admin.command("ping")
-    code, _ = error_of(lambda: client.admin.command("setParameter", 1, tlsMode="allowTLS"))
+    code, _errmsg = error_of(lambda: client.admin.command("setParameter", 1, tlsMode="allowTLS"))
     assert code == 2
 
 

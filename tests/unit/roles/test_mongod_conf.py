@@ -49,7 +49,7 @@ def environment():
 def resolve(env, values, context):
     """Render role variables that are templates until they stop changing."""
     resolved = dict(values)
-    for _ in range(10):
+    for _round in range(10):
         changed = False
         for key, value in resolved.items():
             if isinstance(value, str) and "{{" in value:
