@@ -265,9 +265,8 @@ SYSTEM_DBS = {"local", "config"}
 def role_privileges(role, role_db):
     """Return (cluster actions, {db or '*': actions}) for a built-in role."""
     if role in ("root", "__system"):
-        return ALL_CLUSTER | {"internal"} if role == "__system" else ALL_CLUSTER, {"*": READ | WRITE | DB_ADMIN |
-                                                                                  USER_ADMIN, "local": READ | WRITE,
-                                                                                  "config": READ | WRITE}
+        cluster = ALL_CLUSTER | {"internal"} if role == "__system" else ALL_CLUSTER
+        return cluster, {"*": READ | WRITE | DB_ADMIN | USER_ADMIN, "local": READ | WRITE, "config": READ | WRITE}
     if role_db == "admin":
         table = {
             "clusterAdmin": (ALL_CLUSTER, {}),

@@ -1605,8 +1605,8 @@ async def cmd_list_collections(ctx):
     out = []
     for name, coll in colls.items():
         entry = {"name": name, "type": "collection", "options": coll.options,
-                 "info": {"readOnly": False, "uuid": coll.uuid}, "idIndex": {"v": 2, "key": {"_id": 1},
-                                                                          "name": "_id_"}}
+                 "info": {"readOnly": False, "uuid": coll.uuid},
+                 "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}
         out.append(entry)
     if ctx.db == "local" and server.repl is not None:
         out.append({"name": "oplog.rs", "type": "collection", "options": {"capped": True, "size": Int64(

@@ -465,8 +465,8 @@ def validate(opts):
         raise _bad("Unsupported value for clusterAuthMode %s" % cam)
     if opts.tls_mode != "disabled" and not opts.tls_value("certificateKeyFile"):
         raise _bad("need tlsCertificateKeyFile or certificateSelector when TLS is enabled")
-    if opts.get("processManagement.fork") and not (opts.get("systemLog.path") or
-                                                    opts.get("systemLog.destination") == "syslog"):
+    logs_somewhere = opts.get("systemLog.path") or opts.get("systemLog.destination") == "syslog"
+    if opts.get("processManagement.fork") and not logs_somewhere:
         raise _bad("--fork has to be used with --logpath or --syslog")
     dest = opts.get("systemLog.destination")
     if dest == "file" and not opts.get("systemLog.path"):
@@ -490,4 +490,3 @@ def print_startup_error(exc, stream=None):
     for line in exc.lines:
         stream.write(line + "\n")
     stream.flush()
-

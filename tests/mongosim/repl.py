@@ -286,10 +286,9 @@ class ReplCoordinator:
                 matches.append(index)
         if len(matches) > 1:
             hosts = [config["members"][i]["host"] for i in matches]
+            version = rc.version_term_string(config["version"], config.get("term", -1))
             raise CommandError(93, "The hosts %s all map to this node in new configuration %s for replica set %s"
-                               % (" and ".join(hosts), rc.version_term_string(config["version"],
-                                                                               config.get("term", -1)),
-                                  config["_id"]))
+                               % (" and ".join(hosts), version, config["_id"]))
         return matches[0] if matches else None
 
     async def _is_self(self, host_port):
@@ -1387,8 +1386,8 @@ class ReplCoordinator:
         self._set_state(PRIMARY)
         self.writable = False
         self.election_id = election_id_for(self.term)
-        LOG.info("ELECTION", 21450, "Election succeeded, assuming primary role", {"term": self.term,
-                                                                                   "reason": reason})
+        LOG.info("ELECTION", 21450, "Election succeeded, assuming primary role",
+                 {"term": self.term, "reason": reason})
         ts = self.server.next_timestamp()
         self.storage.append([{"op": "n", "ns": "", "o": {"msg": "new primary"}, "ts": ts, "t": Int64(self.term),
                               "v": Int64(2), "wall": _wall()}])
@@ -1901,8 +1900,8 @@ class ReplCoordinator:
                     _id = entry["o2"]["_id"] if entry["op"] == "u" else entry["o"]["_id"]
                     touched.setdefault(entry["ns"], []).append(_id)
             refetch = await self.server.peers.command(
-                source["host"], "sync", {"_mongosimRefetch": 1, "docs": [{"ns": ns, "ids": ids}
-                                                                        for ns, ids in touched.items()]}, 30.0)
+                source["host"], "sync",
+                {"_mongosimRefetch": 1, "docs": [{"ns": ns, "ids": ids} for ns, ids in touched.items()]}, 30.0)
             if not refetch.get("ok"):
                 raise CommandError(96, "refetch failed: %s" % refetch.get("errmsg"))
             self.server.apply_refetch(touched, refetch["docs"])

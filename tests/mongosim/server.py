@@ -159,8 +159,9 @@ class Server:
         LOG.info("CONTROL", 9990001, "This is mongosim, a stand-in for mongod written for quorum.mongodb's tests. "
                  "It is not MongoDB and must not hold real data.",
                  {"mongosimVersion": "0.1", "reportsServerVersion": self.version}, ctx="initandlisten")
-        LOG.info("CONTROL", 23403, "Build Info", {"buildInfo": {"version": self.version, "gitVersion": "mongosim",
-                                                               "modules": [], "allocator": "system"}},
+        LOG.info("CONTROL", 23403, "Build Info",
+                 {"buildInfo": {"version": self.version, "gitVersion": "mongosim", "modules": [],
+                                "allocator": "system"}},
                  ctx="initandlisten")
         LOG.info("CONTROL", 21951, "Options set by command line", {"options": self.opts.parsed},
                  ctx="initandlisten")

@@ -241,8 +241,8 @@ class Storage:
             if "__header" in doc:
                 self.checkpoint_key = doc["appliedThrough"]
                 for txn in doc.get("txns", []):
-                    self.txns[id_key(txn["lsid"])] = {"lsid": txn["lsid"], "txnNumber": txn["txnNumber"],
-                                                     "stmtIds": set(txn["stmtIds"])}
+                    self.txns[id_key(txn["lsid"])] = {
+                        "lsid": txn["lsid"], "txnNumber": txn["txnNumber"], "stmtIds": set(txn["stmtIds"])}
             elif "__collection" in doc:
                 db, _sep, name = doc["__collection"].partition(".")
                 current = Collection(name, doc.get("options"), doc.get("indexes"), doc.get("uuid"))
@@ -322,8 +322,8 @@ class Storage:
             raw = bson.encode(entry)
             key = ts_key(entry["ts"])
             if self._keys and key <= self._keys[-1]:
-                raise CommandError(1, "oplog entries out of order: %s after %s" % (entry["ts"],
-                                                                                 key_ts(self._keys[-1])))
+                raise CommandError(1, "oplog entries out of order: %s after %s"
+                                   % (entry["ts"], key_ts(self._keys[-1])))
             self.apply(entry)
             self._index(key, int(entry["t"]), raw)
             buf.append(raw)

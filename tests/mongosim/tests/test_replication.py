@@ -21,8 +21,8 @@ def rs_client(cluster, **kwargs):
 
 
 def initiate(cluster, members=None, **settings):
-    config = {"_id": cluster.repl_set, "members": members or [{"_id": i, "host": h}
-                                                             for i, h in enumerate(cluster.hosts)],
+    default_members = [{"_id": i, "host": h} for i, h in enumerate(cluster.hosts)]
+    config = {"_id": cluster.repl_set, "members": members or default_members,
               "settings": dict(FAST, **settings)}
     direct(cluster.hosts[0]).admin.command("replSetInitiate", config)
     return primary_of([m["host"] for m in config["members"] if not m.get("arbiterOnly")])
