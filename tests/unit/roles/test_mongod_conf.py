@@ -76,9 +76,9 @@ def role_variables(env, facts, overrides):
     return resolve(env, values, context), context
 
 
-def render(overrides=None, facts=DEBIAN_FACTS):
+def render(overrides=None, facts=None):
     env = environment()
-    values, context = role_variables(env, facts, overrides or {})
+    values, context = role_variables(env, DEBIAN_FACTS if facts is None else facts, overrides or {})
     template = env.from_string((ROLE / "templates" / "mongod.conf.j2").read_text())
     text = template.render(dict(context, ansible_managed=MANAGED, **values))
     return text, yaml.safe_load(text)
