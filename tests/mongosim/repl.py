@@ -511,7 +511,7 @@ class ReplCoordinator:
             raise CommandError(93, "Rejecting initiate with a set name that differs from command line set name, "
                                "initiate set name: %s, command line set name: %s" % (config["_id"], self.set_name))
         try:
-            rc.validate(config)
+            rc.validate(config, self.opts.parameters.get("allowMultipleArbiters", False))
         except rc.ValidationError as exc:
             raise CommandError(93, str(exc)) from exc
         if rc.gle_defaults_customized(config):
@@ -850,7 +850,7 @@ class ReplCoordinator:
             return CommandError(103, message)
 
         try:
-            rc.validate(new)
+            rc.validate(new, self.opts.parameters.get("allowMultipleArbiters", False))
         except rc.ValidationError as exc:
             raise incompatible(str(exc)) from exc
         new_vt, old_vt = rc.version_term(new), rc.version_term(old)
@@ -1502,10 +1502,10 @@ class ReplCoordinator:
         self.check_initialized()
         if self.state == PRIMARY:
             return {"info": "already primary"}
-        why = self._unelectable_reason(for_stepup=True)
-        if why is not None:
-            raise CommandError(2, "Election failed: %s" % why, code_name_override="CommandFailed") \
-                if False else CommandError(125, "Election failed.", code_name_override="CommandFailed")
+        if self._unelectable_reason(for_stepup=True) is not None:
+            # mongod answers an ineligible node as it answers a lost election:
+            # CommandFailed, "Election failed.", no reason given.
+            raise CommandError(125, "Election failed.", code_name_override="CommandFailed")
         won = await self._try_election("step up request", skip_dry_run=bool(cmd.get("skipDryRun")))
         if not won:
             raise CommandError(125, "Election failed.", code_name_override="CommandFailed")
@@ -1730,7 +1730,9 @@ class ReplCoordinator:
                 primary = m
             elif not m["hidden"] and m["secondaryDelaySecs"] == 0:
                 candidates.append((data.ping_ms, m))
-        if primary is not None and (not self.settings["chainingAllowed"] or True):
+        if primary is not None:
+            # Sync from the primary unless chaining is allowed and a secondary
+            # is clearly closer.
             if not self.settings["chainingAllowed"] or not candidates:
                 return primary
             primary_ping = self.members[primary["_id"]].ping_ms

@@ -292,7 +292,7 @@ def parse(doc, for_initiate=False):
     return config
 
 
-def validate(config):
+def validate(config, allow_multiple_arbiters=False):
     """Whole-config rules (ReplSetConfig::validate). Raises ValidationError."""
     members = config["members"]
     if not 1 <= len(members) <= MAX_MEMBERS:
@@ -322,6 +322,10 @@ def validate(config):
     if not any(is_electable(m) for m in members):
         raise ValidationError("Replica set configuration must contain at least one non-arbiter member with priority "
                               "> 0")
+    if not allow_multiple_arbiters and len([m for m in members if m["arbiterOnly"]]) > 1:
+        # 5.3+; the doubled "with" is in mongod's own message.
+        raise ValidationError("Multiple arbiters are not allowed unless all nodes were started with with "
+                              "--setParameter 'allowMultipleArbiters=true'")
     if not config["_id"]:
         raise ValidationError("Replica set configuration must have non-empty _id field")
     if config.get("configsvr"):
@@ -447,5 +451,5 @@ def to_document(config, include_newly_added=False):
 
 def from_storage(doc):
     """Re-parse a config we stored ourselves (keeps newlyAdded)."""
-    config = parse({k: v for k, v in doc.items()}, for_initiate=False)
+    config = parse(dict(doc.items()), for_initiate=False)
     return config
