@@ -1296,8 +1296,8 @@ async def cmd_find_and_modify(ctx):
     if ctx.body.get("remove"):
         if doc is None:
             return {"lastErrorObject": {"n": 0}, "value": None}
-        _optime, wce = await _write_entries(ctx, [_tag_retryable(_entry(ctx, "d", ns, {"_id": doc["_id"]}), lsid, txn,
-                                                           0)], ctx.db)
+        removal = _tag_retryable(_entry(ctx, "d", ns, {"_id": doc["_id"]}), lsid, txn, 0)
+        _optime, wce = await _write_entries(ctx, [removal], ctx.db)
         return _finish_write({"lastErrorObject": {"n": 1}, "value": q.project(doc, fields)}, wce)
     spec = {"q": ctx.body.get("query", {}) if doc is None else {"_id": doc["_id"]}, "u": ctx.body.get("update", {}),
             "upsert": ctx.body.get("upsert", False)}
