@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of quorum.mongodb.replicaset against mongosim members on loopback.
 
 Prints measurements next to baselines taken in the same run (never asserts on
