@@ -214,7 +214,8 @@ def read_status(connector, address, params):
         config = connector.command(address, {"replSetGetConfig": 1}, "replSetGetConfig")["config"]
     except MongoModuleError as exc:
         if exc.details.get("code") == 13 and not params.get("login_user"):
-            exc.msg += " (set login_user and login_password: a user with the clusterMonitor role is enough)"
+            raise MongoModuleError(exc.msg + " (set login_user and login_password: a user with the clusterMonitor "
+                                   "role is enough)", **exc.details) from exc
         raise
     return replicaset_summary(status, config)
 
