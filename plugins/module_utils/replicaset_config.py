@@ -121,7 +121,7 @@ def _number(value, what):
     return value
 
 
-def desired_members(declared, default_port=DEFAULT_PORT):
+def desired_members(declared, default_port=DEFAULT_PORT, allow_multiple_arbiters=False):
     """Declared members (module input) -> list of server members without ``_id``.
 
     Defaults follow the server, with one convenience: a member that can never be
@@ -196,11 +196,11 @@ def desired_members(declared, default_port=DEFAULT_PORT):
                 raise ConfigError("%s: horizons must be a dict of horizon name to host:port" % label)
             member["horizons"] = dict(horizons)
         out.append(member)
-    validate_members(out)
+    validate_members(out, allow_multiple_arbiters=allow_multiple_arbiters)
     return out
 
 
-def validate_members(members, what="the declared set"):
+def validate_members(members, what="the declared set", allow_multiple_arbiters=False):
     """Whole-set rules (mongod's ReplSetConfig validation). ``newlyAdded`` members do not vote."""
     if not 1 <= len(members) <= MAX_MEMBERS:
         raise ConfigError("%s has %d members; a replica set has 1 to %d" % (what, len(members), MAX_MEMBERS))
@@ -217,6 +217,11 @@ def validate_members(members, what="the declared set"):
     if not 1 <= len(voters) <= MAX_VOTERS:
         raise ConfigError("%s has %d voting members (%s); mongod requires 1 to %d"
                           % (what, len(voters), ", ".join(voters) or "none", MAX_VOTERS))
+    arbiters = [m["host"] for m in members if m["arbiterOnly"]]
+    if len(arbiters) > 1 and not allow_multiple_arbiters:
+        raise ConfigError("%s has %d arbiters (%s); mongod 5.3+ refuses more than one unless every member runs with "
+                          "setParameter allowMultipleArbiters=true (then set allow_multiple_arbiters: true)"
+                          % (what, len(arbiters), ", ".join(arbiters)))
     if not any(m["priority"] > 0 and not m["arbiterOnly"] for m in members):
         raise ConfigError("%s has no member that can become primary; at least one data-bearing member needs "
                           "priority > 0" % what)

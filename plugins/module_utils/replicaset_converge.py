@@ -56,7 +56,8 @@ class Converger:
     """One run of the replicaset module. ``run()`` returns the module's result dict."""
 
     def __init__(self, connector, name, desired, settings, check_mode=False, force=False, wait=True,
-                 wait_timeout=600, step_down_secs=60, warn=None):
+                 wait_timeout=600, step_down_secs=60, warn=None, default_write_concern=None,
+                 allow_multiple_arbiters=False):
         self.connector = connector
         self.name = name
         self.desired = desired
@@ -67,6 +68,8 @@ class Converger:
         self.wait_timeout = wait_timeout
         self.step_down_secs = step_down_secs
         self.warn = warn or (lambda message: None)
+        self.default_write_concern = default_write_concern
+        self.allow_multiple_arbiters = allow_multiple_arbiters
         self.login = connector.login_address()
         self.login_credentials = bool(connector.params.get("login_user"))
         self.hellos = {}
@@ -220,15 +223,38 @@ class Converger:
         reply = self._member_command(primary, "getDefaultRWConcern", "getDefaultRWConcern")
         return bool(reply.get("defaultWriteConcern")) and reply.get("defaultWriteConcernSource") == "global"
 
-    def _plan(self, config, primary):
+    def _plan(self, config, primary, default_wc_set=False):
+        options = dict(allow_multiple_arbiters=self.allow_multiple_arbiters)
         try:
-            return plan(config, self.desired, self.settings, primary, default_wc_set=False)
+            return plan(config, self.desired, self.settings, primary, default_wc_set=default_wc_set, **options)
         except PlanError:
             # The implicit write-concern rule only matters when no cluster-wide
             # default is set; ask only now, so that no-op runs send nothing more.
-            if not self._default_write_concern_set(primary):
+            if default_wc_set or not self._default_write_concern_set(primary):
                 raise
-            return plan(config, self.desired, self.settings, primary, default_wc_set=True)
+            return plan(config, self.desired, self.settings, primary, default_wc_set=True, **options)
+
+    def write_concern_step(self, primary):
+        """A step setting the cluster-wide default write concern, or None when it already is as asked."""
+        if not self.default_write_concern:
+            return None
+        reply = self._member_command(primary, "getDefaultRWConcern", "getDefaultRWConcern")
+        current = reply.get("defaultWriteConcern") or {}
+        wanted = self.default_write_concern
+
+        def shape(concern):
+            return (str(concern.get("w")), bool(concern.get("j", False)), int(concern.get("wtimeout", 0) or 0))
+        if reply.get("defaultWriteConcernSource") == "global" and shape(current) == shape(wanted):
+            return None
+        return {"action": "set_default_write_concern", "write_concern": dict(wanted),
+                "reasons": ["cluster-wide default write concern %s -> %s (was %s)"
+                            % (shape(current), shape(wanted), reply.get("defaultWriteConcernSource"))]}
+
+    def set_default_write_concern(self, primary, step):
+        command = {"setDefaultRWConcern": 1, "defaultWriteConcern": step["write_concern"],
+                   "writeConcern": {"w": "majority", "wtimeout": int(self.wait_timeout * 1000)}}
+        self._member_command(primary, command, "setDefaultRWConcern")
+        self.steps.append(step)
 
     def step_down(self, primary):
         command = {"replSetStepDown": self.step_down_secs,
@@ -293,6 +319,9 @@ class Converger:
         members = self._hello_states()
         if self.wait:
             primary, members = self.wait_for_health(primary)
+        step = self.write_concern_step(primary)
+        if step:
+            self.set_default_write_concern(primary, step)
         return self._result(True, primary, after, {}, after, members)
 
     def no_primary(self, in_set):
@@ -332,18 +361,23 @@ class Converger:
     def reconfigure(self, primary):
         config = self.read_config(primary)
         before = normalised_config(config)
-        if config_matches(config, self.desired, self.settings) and not any(
-                m.get("newlyAdded") for m in config["members"]):
+        wc_step = self.write_concern_step(primary)
+        if config_matches(config, self.desired, self.settings) and not wc_step:
             members = self._hello_states()
             if self.wait and any(m["state"] not in HEALTHY_STATES for m in members):
                 primary, members = self.wait_for_health(primary)
             return self._result(False, primary, before, before, before, members)
         if self.check_mode:
-            planned = self._plan(config, primary)
+            if wc_step:
+                self.steps.append(wc_step)
+            planned = self._plan(config, primary, default_wc_set=bool(wc_step))
             self.steps.extend(planned)
             last = [s["config"] for s in planned if s["action"] == "reconfig"]
             after = normalised_config(last[-1]) if last else before
-            return self._result(bool(planned), primary, after, before, after)
+            return self._result(bool(self.steps), primary, after, before, after)
+        if wc_step:
+            # Before any reconfig: the implicit write-concern rule no longer applies once it is set.
+            self.set_default_write_concern(primary, wc_step)
         added_voters = True  # a run interrupted earlier may have left newlyAdded members behind
         for _round in range(200):
             if added_voters:

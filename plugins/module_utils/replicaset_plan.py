@@ -82,7 +82,8 @@ def _may_be_primary(member):
 class _State:
     """The simulated set: members (server spelling, defaults filled), settings, version, primary."""
 
-    def __init__(self, config, primary):
+    def __init__(self, config, primary, allow_multiple_arbiters=False):
+        self.allow_multiple_arbiters = allow_multiple_arbiters
         self.name = config["_id"]
         self.version = int(config.get("version", 1))
         self.base = {k: v for k, v in config.items() if k not in ("members", "version", "term", "_id")}
@@ -307,7 +308,8 @@ def _check_step(state, old, members, default_wc_set):
     """Raise PlanError if mongod would refuse this step (a bug in the planner, or an impossible goal)."""
     stored = _as_after_step(members, {m["_id"] for m in old})
     try:
-        validate_members(stored, "step %d of the plan" % (state.version + 1))
+        validate_members(stored, "step %d of the plan" % (state.version + 1),
+                         allow_multiple_arbiters=state.allow_multiple_arbiters)
     except ConfigError as exc:
         raise PlanError(str(exc)) from exc
     changed_voters = voters(old) ^ voters(stored)
@@ -340,7 +342,7 @@ def _elect(state, exclude):
     return sorted(candidates, key=lambda m: (-m["priority"], m["_id"]))[0]["host"]
 
 
-def plan(config, desired, settings=None, primary=None, default_wc_set=False):
+def plan(config, desired, settings=None, primary=None, default_wc_set=False, allow_multiple_arbiters=False):
     """Steps from the live ``config`` (primary ``primary``) to the ``desired`` members and ``settings``.
 
     ``desired`` comes from replicaset_config.desired_members. Each step is a dict:
@@ -349,7 +351,7 @@ def plan(config, desired, settings=None, primary=None, default_wc_set=False):
     nothing to do. Raises PlanError when no safe path exists.
     """
     settings = settings or {}
-    state = _State(config, primary)
+    state = _State(config, primary, allow_multiple_arbiters)
     steps = []
     for _round in range(MAX_STEPS):
         _simulate_catch_up(state)

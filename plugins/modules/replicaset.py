@@ -113,6 +113,20 @@ options:
       - Never used when a primary exists (the safe path is taken and a warning says so).
     type: bool
     default: false
+  default_write_concern:
+    description:
+      - The cluster-wide default write concern to set with C(setDefaultRWConcern), for example
+        C(w) set to C(majority). Unset leaves it alone.
+      - mongod refuses a reconfig that changes the implicit default write concern (adding an arbiter to a
+        primary-secondary set, removing data-bearing members from a set with an arbiter) until one is set; when
+        given, it is set before any reconfig step. Once set it can be changed but never unset.
+    type: dict
+  allow_multiple_arbiters:
+    description:
+      - Declare more than one arbiter. mongod 5.3+ refuses that unless every member runs with
+        C(setParameter allowMultipleArbiters=true); set this only when they do.
+    type: bool
+    default: false
   wait:
     description: Wait until there is a primary and every member is PRIMARY, SECONDARY or ARBITER.
     type: bool
@@ -191,8 +205,9 @@ config:
   type: dict
 steps:
   description:
-    - What was done (or would be), in order. C(action) is C(initiate), C(reconfig), C(step_down) or
-      C(force_reconfig); C(config) is the document sent; C(reasons) says what the step changes.
+    - What was done (or would be), in order. C(action) is C(initiate), C(reconfig), C(step_down),
+      C(force_reconfig) or C(set_default_write_concern); C(config) is the document sent; C(reasons) says what the
+      step changes.
   returned: always
   type: list
   elements: dict
@@ -256,6 +271,8 @@ def argument_spec():
             get_last_error_modes=dict(type="dict"),
         )),
         force=dict(type="bool", default=False),
+        default_write_concern=dict(type="dict"),
+        allow_multiple_arbiters=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
         step_down_secs=dict(type="int", default=60),
@@ -269,7 +286,7 @@ def main():
     params = module.params
     # The declaration is checked before anything is sent to any server.
     try:
-        desired = desired_members(params["members"])
+        desired = desired_members(params["members"], allow_multiple_arbiters=params["allow_multiple_arbiters"])
         settings = desired_settings(params["settings"])
     except ConfigError as exc:
         module.fail_json(msg="members/settings: %s" % exc, steps=[])
@@ -277,7 +294,9 @@ def main():
     connector = Connector(params, app_name="quorum.mongodb.replicaset")
     converger = Converger(connector, params["name"], desired, settings, check_mode=module.check_mode,
                           force=params["force"], wait=params["wait"], wait_timeout=params["wait_timeout"],
-                          step_down_secs=params["step_down_secs"], warn=module.warn)
+                          step_down_secs=params["step_down_secs"], warn=module.warn,
+                          default_write_concern=params["default_write_concern"],
+                          allow_multiple_arbiters=params["allow_multiple_arbiters"])
     try:
         result = converger.run()
     except (MongoModuleError, PlanError) as exc:

@@ -282,3 +282,24 @@ def test_force_only_when_the_majority_is_lost(mongosim_cluster, run_playbook):
 
 def live_config_of(cluster, host):
     return cluster.command(host, "replSetGetConfig")["config"]
+
+
+def test_arbiter_added_to_primary_secondary_needs_a_default_write_concern(mongosim_cluster, run_playbook):
+    cluster = mongosim_cluster(3)
+    a, b, c = cluster.hosts
+    run_playbook([task(cluster, [{"host": a}, {"host": b}])])
+    version = live_config(cluster)["version"]
+    wanted = [{"host": a}, {"host": b}, {"host": c, "arbiter_only": True}]
+    # mongod refuses this reconfig while the default write concern is implicit: the
+    # module says so before sending anything.
+    refused = run_playbook([task(cluster, wanted)], expect_failure=True).results[0]
+    assert "setDefaultRWConcern" in refused["msg"] and refused["steps"] == []
+    assert live_config(cluster)["version"] == version
+
+    outcome = converge_like_a_user(run_playbook, [task(cluster, wanted, default_write_concern={"w": "majority"})],
+                                   cluster)
+    assert [s["action"] for s in outcome["steps"]] == ["set_default_write_concern", "reconfig"]
+    assert by_host(live_config(cluster))[c]["arbiterOnly"] is True
+    concern = cluster.command(cluster.primary(), "getDefaultRWConcern")
+    assert concern["defaultWriteConcernSource"] == "global"
+    assert concern["defaultWriteConcern"]["w"] == "majority"

@@ -136,3 +136,11 @@ def test_implicit_write_concern_rule():
     assert implicit_write_concern_is_majority(members("P", "S", "S"))
     assert not implicit_write_concern_is_majority(members("P", "S", "A"))
     assert implicit_write_concern_is_majority(members("P", "S", "S", "S", "A"))
+
+
+def test_a_second_arbiter_needs_allow_multiple_arbiters():
+    declared = [{"host": "a"}, {"host": "b"}, {"host": "c"}, {"host": "d", "arbiter_only": True},
+                {"host": "e", "arbiter_only": True}]
+    with pytest.raises(ConfigError, match=r"2 arbiters \(d:27017, e:27017\).*allowMultipleArbiters"):
+        desired_members(declared)
+    assert len(desired_members(declared, allow_multiple_arbiters=True)) == 5
