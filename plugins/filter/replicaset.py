@@ -208,7 +208,8 @@ def replicaset_member_addresses(hostvars, hosts, default_port=DEFAULT_PORT):
     return {host: _address(host, _get(hostvars, host), default_port)[0] for host in hosts}
 
 
-def replicaset_member_problems(hostvars, hosts, group="the replica-set group", default_port=DEFAULT_PORT):
+def replicaset_member_problems(hostvars, hosts, group="the replica-set group", default_port=DEFAULT_PORT,
+                               allow_multiple_arbiters=False):
     """Every rule the inventory's member declaration breaks, as readable messages.
 
     An empty list means the declaration is valid. Each message names the host and
@@ -298,6 +299,12 @@ def replicaset_member_problems(hostvars, hosts, group="the replica-set group", d
         problems.append("%s has no member that can become primary: at least one host needs a "
                         "replicaset_member_priority above 0 and replicaset_member_votes: 1, and must not be "
                         "hidden, delayed or an arbiter" % group)
+
+    arbiters = [host for host, _member, eff in declared if eff["arbiter_only"]]
+    if len(arbiters) > 1 and not allow_multiple_arbiters:
+        problems.append("%s has %d arbiters (%s); mongod 5.3+ accepts more than one only when every member runs "
+                        "with setParameter allowMultipleArbiters=true: keep one arbiter, or set that parameter and "
+                        "replicaset_allow_multiple_arbiters: true" % (group, len(arbiters), ", ".join(arbiters)))
 
     localhost = [host for host, member, _eff in declared if _is_loopback(member["host"])]
     if localhost and len(localhost) != len(declared):

@@ -305,3 +305,15 @@ def test_status_table_lists_members_and_tolerance(replicaset_filters):
 def test_status_table_without_primary_or_members(replicaset_filters):
     lines = replicaset_filters.replicaset_status_table({"members": [], "fault_tolerance": 0})
     assert lines[1:] == ["primary: none", "fault tolerance: 0 voting member(s) can fail with a primary still elected"]
+
+
+def test_a_second_arbiter_is_refused_unless_allowed(replicaset_filters):
+    hostvars = {"db%d" % i: {} for i in range(1, 4)}
+    hostvars.update({"arb1": {"replicaset_member_arbiter_only": True}, "arb2": {"replicaset_member_arbiter_only": True}})
+    hosts = sorted(hostvars)
+    found = replicaset_filters.replicaset_member_problems(hostvars, hosts, group="mongodb_replicaset")
+    assert any("2 arbiters (arb1, arb2)" in problem and "replicaset_allow_multiple_arbiters" in problem
+               for problem in found), found
+    allowed = replicaset_filters.replicaset_member_problems(hostvars, hosts, group="mongodb_replicaset",
+                                                           allow_multiple_arbiters=True)
+    assert not any("arbiters" in problem for problem in allowed), allowed
