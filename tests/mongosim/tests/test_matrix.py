@@ -383,3 +383,23 @@ def test_config_document_shape(rs3):
                                         "catchUpTakeoverDelayMillis", "getLastErrorModes", "getLastErrorDefaults",
                                         "replicaSetId"]
     assert config["term"] >= 1
+
+
+def _two_arbiter_config(cluster):
+    config = cluster.initiate_config(**FAST)
+    for member in config["members"][2:]:
+        member["arbiterOnly"] = True
+    return config
+
+
+def test_second_arbiter_refused_unless_allowed(make_cluster):
+    # 5.3+: a config with more than one arbiter is refused unless every member runs
+    # with allowMultipleArbiters=true.
+    cluster = make_cluster(4)
+    config = _two_arbiter_config(cluster)
+    code, msg = error_of(lambda: direct(cluster.hosts[0]).admin.command("replSetInitiate", config))
+    assert code == 93
+    assert msg.startswith("Multiple arbiters are not allowed unless all nodes were started with")
+    allowed = make_cluster(4, parameters={"allowMultipleArbiters": True})
+    direct(allowed.hosts[0]).admin.command("replSetInitiate", _two_arbiter_config(allowed))
+    primary_of(allowed.hosts[:2])
