@@ -309,7 +309,8 @@ def test_status_table_without_primary_or_members(replicaset_filters):
 
 def test_a_second_arbiter_is_refused_unless_allowed(replicaset_filters):
     hostvars = {"db%d" % i: {} for i in range(1, 4)}
-    hostvars.update({"arb1": {"replicaset_member_arbiter_only": True}, "arb2": {"replicaset_member_arbiter_only": True}})
+    arbiter = {"replicaset_member_arbiter_only": True}
+    hostvars.update({"arb1": dict(arbiter), "arb2": dict(arbiter)})
     hosts = sorted(hostvars)
     found = replicaset_filters.replicaset_member_problems(hostvars, hosts, group="mongodb_replicaset")
     assert any("2 arbiters (arb1, arb2)" in problem and "replicaset_allow_multiple_arbiters" in problem
