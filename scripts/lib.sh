@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell helpers for scripts/*. Source it: `. "$(dirname "$0")/lib.sh"`.
 # Puts the project venv first on PATH and makes this checkout visible to
 # Ansible as the collection quorum.mongodb (through a symlink under build/).
