@@ -114,8 +114,20 @@ class Converger:
             with ThreadPoolExecutor(max_workers=min(16, len(others))) as pool:
                 for address, answer in zip(others, pool.map(self._hello, others)):
                     hellos[address] = answer
+        self._ask_reported_primaries(hellos)
         self.hellos = hellos
         return hellos
+
+    def _ask_reported_primaries(self, hellos, exclude=None):
+        """The primary may be a member that is not declared (one being removed): ask it too."""
+        if self._primary_from_hellos(hellos, exclude):
+            return
+        reported = set()
+        for reply, _error in list(hellos.values()):
+            if reply and reply.get("primary"):
+                reported.add(canonical_host(reply["primary"]))
+        for address in sorted(reported - set(hellos)):
+            hellos[address] = self._hello(address)
 
     def _primary_from_hellos(self, hellos, exclude=None):
         best = None
@@ -139,6 +151,7 @@ class Converger:
             hellos = {}
             for address in addresses:
                 hellos[address] = self._hello(address)
+            self._ask_reported_primaries(hellos, exclude)
             primary = self._primary_from_hellos(hellos, exclude)
             if primary:
                 self.hellos.update(hellos)

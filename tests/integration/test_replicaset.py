@@ -136,14 +136,17 @@ def test_take_votes_from_two_members_then_remove_two_voters(mongosim_cluster, ru
     assert sorted(m["host"] for m in live_config(cluster)["members"]) == sorted(keep)
 
 
-def test_remove_the_current_primary(mongosim_cluster, run_playbook):
+@pytest.mark.parametrize("login_on", ["primary", "survivor"])
+def test_remove_the_current_primary(mongosim_cluster, run_playbook, login_on):
     cluster = mongosim_cluster(4)
     run_playbook([task(cluster, [{"host": h} for h in cluster.hosts])])
     primary = cluster.primary()
     survivors = [h for h in cluster.hosts if h != primary]
-    # Log in on the primary itself, as the role does: the module must follow the new primary.
+    # On the primary itself, as the role does, the module must follow the new primary; on a
+    # survivor, it must find the primary it was not told about (it is not declared any more).
+    login_host = primary if login_on == "primary" else survivors[-1]
     outcome = converge_like_a_user(run_playbook, [task(cluster, [{"host": h} for h in survivors],
-                                                       login_host=primary)], cluster)
+                                                       login_host=login_host)], cluster)
     assert [s["action"] for s in outcome["steps"]] == ["step_down", "reconfig"]
     assert outcome["primary"] in survivors
     new_primary = cluster.primary()
