@@ -187,13 +187,18 @@ class Converger:
             time.sleep(POLL_INTERVAL)
 
     def wait_for_health(self, primary):
-        """Until every declared member is PRIMARY, SECONDARY or ARBITER, as the primary sees it."""
+        """Until every declared member is PRIMARY, SECONDARY or ARBITER and one is primary.
+
+        Asked of the login member when it is in the set (over localhost, which the
+        localhost exception lets a new secured set answer), else of the primary.
+        """
         deadline = self._deadline()
         expected = {m["host"]: ("ARBITER",) if m["arbiterOnly"] else ("PRIMARY", "SECONDARY") for m in self.desired}
         expected_voters = len([m for m in self.desired if m["votes"]])
         while True:
+            source = self.login_member if self.login_member in expected else primary
             try:
-                status = self._member_command(primary, "replSetGetStatus", "replSetGetStatus")
+                status = self._member_command(source, "replSetGetStatus", "replSetGetStatus")
             except MongoModuleError as exc:
                 if exc.details.get("code") in (10107, 13436, 11600, 91) or "connection" in exc.msg.lower():
                     primary = self.wait_for_primary(self._all_addresses())
@@ -202,8 +207,9 @@ class Converger:
             states = {canonical_host(m["name"]): m.get("stateStr") for m in status.get("members", [])}
             waiting = {host: states.get(host) for host, ok in expected.items() if states.get(host) not in ok}
             voters = status.get("votingMembersCount", expected_voters)
-            if not waiting and status.get("myState") == 1 and voters >= expected_voters:
-                return primary, [{"host": h, "state": states.get(h)} for h in sorted(states)]
+            primaries = [host for host, state in states.items() if state == "PRIMARY"]
+            if not waiting and len(primaries) == 1 and voters >= expected_voters:
+                return primaries[0], [{"host": h, "state": states.get(h)} for h in sorted(states)]
             if time.time() >= deadline:
                 raise MongoModuleError("the set did not become healthy within wait_timeout (%ss): %s"
                                        % (self.wait_timeout, ", ".join("%s is %s" % (h, s or "not in the config")
@@ -329,12 +335,21 @@ class Converger:
         self.connector.command(self.login, {"replSetInitiate": document}, "replSetInitiate",
                                with_credentials=self.login_credentials)
         primary = self.wait_for_primary([m["host"] for m in self.desired])
+        reply, _error = self._login_hello()
+        if reply is not None and reply.get("me"):
+            # Now a member: it answers for the set over localhost from here on.
+            self.login_member = canonical_host(reply["me"])
         members = self._hello_states()
         if self.wait:
             primary, members = self.wait_for_health(primary)
-        step = self.write_concern_step(primary)
-        if step:
-            self.set_default_write_concern(primary, step)
+        if self.default_write_concern and primary != self.login_member and not self.login_credentials:
+            # A new secured set answers without credentials only over localhost.
+            self.warn("default_write_concern was not set: %s became primary, and the set has no user yet to log "
+                      "in there with; the next run with login_user sets it" % primary)
+        else:
+            step = self.write_concern_step(primary)
+            if step:
+                self.set_default_write_concern(primary, step)
         return self._result(True, primary, after, {}, after, members)
 
     def no_primary(self, in_set):
