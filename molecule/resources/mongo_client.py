@@ -7,13 +7,21 @@ containers only. Every subcommand prints one JSON document; the playbooks
 assert on it. The password comes from the environment (QUORUM_TEST_PASSWORD),
 never from the command line.
 
+  hello  --host IP                              the member's hello (no credentials needed)
   write  --host IP --tag T --count N            insert N documents with w: "majority" on the primary at IP
   count  --host IP --tag T                      documents tagged T that the member at IP holds
+                                                (both in --db, default quorum_molecule, as --user, default admin)
+  wait-primary --hosts IP,IP,... --since EPOCH --timeout S
+                                                poll hello (no credentials) until one of the members is
+                                                primary; print it and the seconds since EPOCH
   probe  --host IP                              what the member accepts: no credentials, no TLS, the admin
-  writer --hosts IP,IP,... --tag T --stop FILE --log FILE
+  writer --hosts IP,IP,... --tag T --stop FILE --log FILE [--timeout S]
                                                 write w: "majority" to whichever member is primary until FILE
-                                                exists; log every acknowledged write and every moment without
-                                                a primary, then print the totals
+                                                exists (or S seconds passed); log every acknowledged write and
+                                                every moment without a primary, then print the totals
+  check-writes --host IP --tag T --log FILE     every write the writer logged as acknowledged must be in the
+                                                set (read from the member at IP with read concern majority)
+  cmdline --host IP                             the member's parsed options (getCmdLineOpts)
 
 TLS (all subcommands): --tls-ca-file FILE [--tls-certificate-key-file FILE].
 Verified against mongosim, a MongoDB-compatible stand-in; nothing here needs
@@ -28,9 +36,9 @@ import time
 
 import pymongo
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-DB = "quorum_molecule"
 COLLECTION = "verify"
 TIMEOUT_MS = 5000
 
@@ -53,7 +61,7 @@ def client(args, host, credentials=True, tls=None, password=None):
     if credentials:
         options["username"] = args.user
         options["password"] = password or os.environ["QUORUM_TEST_PASSWORD"]
-        options["authSource"] = "admin"
+        options["authSource"] = args.auth_db
     return pymongo.MongoClient(host, args.port, **options)
 
 
@@ -67,10 +75,15 @@ def outcome(action):
         return {"ok": False, "code": None, "error": "%s: %s" % (type(exc).__name__, exc)}
 
 
+def cmd_hello(args):
+    with client(args, args.host, credentials=False) as c:
+        return c.admin.command("hello")
+
+
 def cmd_write(args):
     with client(args, args.host) as c:
         hello = c.admin.command("hello")
-        coll = c[DB].get_collection(COLLECTION, write_concern=WriteConcern(w="majority", wtimeout=60000))
+        coll = c[args.db].get_collection(COLLECTION, write_concern=WriteConcern(w="majority", wtimeout=60000))
         result = coll.insert_many([{"tag": args.tag, "n": n} for n in range(args.count)])
         return {"member": hello.get("me"), "primary": hello.get("isWritablePrimary", False),
                 "inserted": len(result.inserted_ids)}
@@ -79,7 +92,28 @@ def cmd_write(args):
 def cmd_count(args):
     with client(args, args.host) as c:
         hello = c.admin.command("hello")
-        return {"member": hello.get("me"), "count": c[DB][COLLECTION].count_documents({"tag": args.tag})}
+        return {"member": hello.get("me"), "count": c[args.db][COLLECTION].count_documents({"tag": args.tag})}
+
+
+def cmd_wait_primary(args):
+    hosts = args.hosts.split(",")
+    clients = {h: client(args, h, credentials=False) for h in hosts}
+    deadline = time.time() + args.timeout
+    try:
+        while True:
+            for host, c in clients.items():
+                try:
+                    hello = c.admin.command("hello")
+                except PyMongoError:
+                    continue
+                if hello.get("isWritablePrimary"):
+                    return {"primary": hello.get("me"), "host": host, "seconds": round(time.time() - args.since, 2)}
+            if time.time() > deadline:
+                return {"primary": None, "host": None, "seconds": round(time.time() - args.since, 2)}
+            time.sleep(0.1)
+    finally:
+        for c in clients.values():
+            c.close()
 
 
 def cmd_probe(args):
@@ -88,14 +122,19 @@ def cmd_probe(args):
     with client(args, args.host, credentials=False) as c:
         report["hello_without_credentials"] = outcome(lambda: bool(c.admin.command("hello").get("setName")))
         report["list_databases_without_credentials"] = outcome(c.list_database_names)
-        report["read_without_credentials"] = outcome(c[DB][COLLECTION].find_one)
+        report["read_without_credentials"] = outcome(c[args.db][COLLECTION].find_one)
     # The admin with a wrong password.
     with client(args, args.host, password="not-the-admin-password") as c:
         report["wrong_password"] = outcome(c.list_database_names)
-    # Plain TCP where TLS is required.
+    # Plain TCP where TLS is required, and TLS without a client certificate.
     if args.tls_ca_file:
         with client(args, args.host, credentials=True, tls=False) as c:
             report["admin_without_tls"] = outcome(c.list_database_names)
+    if args.tls_certificate_key_file:
+        certificate, args.tls_certificate_key_file = args.tls_certificate_key_file, None
+        with client(args, args.host) as c:
+            report["admin_without_client_certificate"] = outcome(c.list_database_names)
+        args.tls_certificate_key_file = certificate
     # The admin, as configured.
     with client(args, args.host) as c:
         report["admin"] = outcome(lambda: sorted(c.list_database_names()))
@@ -113,8 +152,9 @@ def cmd_writer(args):
     n = 0
     primary = None
     primaries = []
+    deadline = time.time() + args.timeout
     with open(args.log, "w", encoding="utf-8") as log:
-        while not os.path.exists(args.stop):
+        while not os.path.exists(args.stop) and time.time() < deadline:
             if primary is None:
                 for h, c in clients.items():
                     try:
@@ -132,7 +172,7 @@ def cmd_writer(args):
                     gap_started = None
                 if not primaries or primaries[-1] != primary:
                     primaries.append(primary)
-            coll = clients[primary][DB].get_collection(
+            coll = clients[primary][args.db].get_collection(
                 COLLECTION, write_concern=WriteConcern(w="majority", wtimeout=20000))
             try:
                 coll.insert_one({"tag": args.tag, "n": n})
@@ -152,28 +192,54 @@ def cmd_writer(args):
     for c in clients.values():
         c.close()
     return {"acknowledged": acknowledged, "unacknowledged": failed, "attempts": n,
+            "stopped": os.path.exists(args.stop),
             "seconds": round(time.monotonic() - started, 1), "gaps_without_primary": gaps,
             "longest_gap": max(gaps or [0]), "primaries": primaries}
 
 
+def cmd_check_writes(args):
+    acknowledged = set()
+    with open(args.log, encoding="utf-8") as log:
+        for line in log:
+            entry = json.loads(line)
+            if "acknowledged" in entry:
+                acknowledged.add(entry["acknowledged"])
+    with client(args, args.host) as c:
+        coll = c[args.db].get_collection(COLLECTION, read_concern=ReadConcern("majority"))
+        found = {doc["n"] for doc in coll.find({"tag": args.tag}, {"n": 1, "_id": 0})}
+    missing = sorted(acknowledged - found)
+    return {"acknowledged": len(acknowledged), "found": len(found), "missing": missing[:20],
+            "missing_count": len(missing)}
+
+
+def cmd_cmdline(args):
+    with client(args, args.host) as c:
+        return c.admin.command("getCmdLineOpts")["parsed"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["write", "count", "probe", "writer"])
+    commands = sorted(name[len("cmd_"):].replace("_", "-") for name in globals() if name.startswith("cmd_"))
+    parser.add_argument("command", choices=commands)
     parser.add_argument("--host")
     parser.add_argument("--hosts")
     parser.add_argument("--port", type=int, default=27017)
     parser.add_argument("--user", default="admin")
+    parser.add_argument("--auth-db", default="admin")
+    parser.add_argument("--db", default="quorum_molecule")
     parser.add_argument("--tag", default="verify")
     parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--since", type=float, default=0.0)
+    parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--stop")
     parser.add_argument("--log")
     parser.add_argument("--tls-ca-file")
     parser.add_argument("--tls-certificate-key-file")
     args = parser.parse_args()
     try:
-        result = globals()["cmd_" + args.command](args)
+        result = globals()["cmd_" + args.command.replace("-", "_")](args)
     except PyMongoError as exc:
-        print(json.dumps({"error": "%s: %s" % (type(exc).__name__, exc)}))
+        print(json.dumps({"error": "%s: %s" % (type(exc).__name__, exc), "code": getattr(exc, "code", None)}))
         return 1
     print(json.dumps(result, default=str))
     return 0
