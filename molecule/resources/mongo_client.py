@@ -15,7 +15,7 @@ never from the command line.
                                                 poll hello (no credentials) until one of the members is
                                                 primary; print it and the seconds since EPOCH
   probe  --host IP                              what the member accepts: no credentials, no TLS, the admin
-  writer --hosts IP,IP,... --tag T --stop FILE --log FILE [--timeout S]
+  writer --hosts IP,IP,... --tag T --stop FILE --log FILE [--timeout S] [--interval S]
                                                 write w: "majority" to whichever member is primary until FILE
                                                 exists (or S seconds passed); log every acknowledged write and
                                                 every moment without a primary, then print the totals
@@ -187,6 +187,9 @@ def cmd_writer(args):
                 log.write(json.dumps({"acknowledged": n, "member": primary}) + "\n")
             log.flush()
             n += 1
+            # Pace the load (the members share the machine with everything
+            # else); 50 writes a second still show any gap to a tenth of a second.
+            time.sleep(args.interval)
     if gap_started is not None:
         gaps.append(round(time.monotonic() - gap_started, 2))
     for c in clients.values():
@@ -230,6 +233,7 @@ def main():
     parser.add_argument("--tag", default="verify")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--since", type=float, default=0.0)
+    parser.add_argument("--interval", type=float, default=0.02)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--stop")
     parser.add_argument("--log")
