@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,17 +31,6 @@ sys.path.insert(0, str(ROOT / "build" / "collections"))
 FAST = {"electionTimeoutMillis": 1500, "heartbeatIntervalMillis": 300}
 SETTINGS = {"election_timeout_millis": 1500, "heartbeat_interval_millis": 300}
 REPEATS = 5
-
-
-def free_ports(count):
-    socks = [socket.socket() for _i in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def playbook(work, tasks):
@@ -100,7 +88,7 @@ def wait_until(predicate, timeout=300):
 def main():
     from pymongo import MongoClient
 
-    from mongosim.cluster import Cluster
+    from mongosim.cluster import Cluster, free_ports
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-replicaset-"))
     clusters = []

@@ -27,7 +27,6 @@ Two fixtures make the API the tests (and the replicaset module's tests) use:
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ import yaml
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from mongosim.cluster import Cluster
+from mongosim.cluster import Cluster, free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = pathlib.Path(__file__).resolve().parent
@@ -51,20 +50,6 @@ NOT_SECRET_KEYS = ("update_password",)
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def free_ports(count):
-    socks, ports = [], []
-    try:
-        for _index in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-            ports.append(sock.getsockname()[1])
-    finally:
-        for sock in socks:
-            sock.close()
-    return ports
 
 
 def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):

@@ -26,21 +26,9 @@ import time
 from pymongo import MongoClient
 
 from . import wire
-from .cluster import Cluster
+from .cluster import Cluster, free_ports
 
 MiB = 1024 * 1024
-
-
-def _free_ports(count):
-    socks = []
-    for _index in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        socks.append(sock)
-    ports = [s.getsockname()[1] for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
 
 
 def _rss(pid):
@@ -158,7 +146,7 @@ async def _serve_baseline(port):
 
 def _baseline_server():
     """Run the baseline in its own process, as each mongosim member is."""
-    port = _free_ports(1)[0]
+    port = free_ports(1)[0]
     proc = subprocess.Popen([sys.executable, "-m", "mongosim.bench", "--baseline-server", str(port)])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -181,7 +169,7 @@ def main(argv=None):
     seconds = 1.0 if args.quick else 3.0
     settings = {"electionTimeoutMillis": 10000, "heartbeatIntervalMillis": 2000}
     workdir = tempfile.mkdtemp(prefix="mongosim-bench-")
-    cluster = Cluster(workdir, _free_ports(3))
+    cluster = Cluster(workdir, free_ports(3))
     cluster.start()
     results = []
     try:

@@ -35,6 +35,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS_DIR = os.path.dirname(HERE)
 
 
+def free_ports(count):
+    """``count`` loopback ports free at the time of asking (for tests and benchmarks)."""
+    socks, ports = [], []
+    try:
+        for _index in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+            ports.append(sock.getsockname()[1])
+    finally:
+        for sock in socks:
+            sock.close()
+    return ports
+
+
 def _wait_port(port, host="127.0.0.1", timeout=20.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

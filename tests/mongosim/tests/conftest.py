@@ -2,7 +2,6 @@
 mongosim processes on loopback (each test gets its own members)."""
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -12,25 +11,11 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import NotPrimaryError, OperationFailure, PyMongoError
 
-from mongosim.cluster import Cluster
+from mongosim.cluster import Cluster, free_ports
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Fast settings for sets whose election timing is not what a test is about.
 FAST = {"electionTimeoutMillis": 1500, "heartbeatIntervalMillis": 300}
-
-
-def free_ports(count):
-    socks, ports = [], []
-    try:
-        for _index in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-            ports.append(sock.getsockname()[1])
-    finally:
-        for sock in socks:
-            sock.close()
-    return ports
 
 
 def direct(host, **kwargs):
