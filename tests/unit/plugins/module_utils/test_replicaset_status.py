@@ -1,8 +1,6 @@
 """Unit tests for plugins/module_utils/replicaset_status.py (what replicaset_info computes)."""
 
 import datetime
-import importlib.util
-import pathlib
 
 import pytest
 from bson.int64 import Int64
@@ -10,17 +8,7 @@ from bson.timestamp import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
-MODULE_UTILS = pathlib.Path(__file__).resolve().parents[4] / "plugins" / "module_utils"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location("quorum_mongodb_module_utils_" + name, MODULE_UTILS / (name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rs = _load("replicaset_status")
+from ansible_collections.quorum.mongodb.plugins.module_utils import replicaset_status as rs
 
 NOW = 1_700_000_000
 

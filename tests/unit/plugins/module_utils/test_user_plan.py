@@ -1,24 +1,13 @@
 """Unit tests for plugins/module_utils/user_plan.py (what quorum.mongodb.user decides)."""
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-MODULE_UTILS = pathlib.Path(__file__).resolve().parents[4] / "plugins" / "module_utils"
+from ansible_collections.quorum.mongodb.plugins.module_utils import user_plan as up
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location("quorum_mongodb_module_utils_" + name, MODULE_UTILS / (name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-up = _load("user_plan")
 WC = {"w": "majority", "wtimeout": 60000}
 
 
