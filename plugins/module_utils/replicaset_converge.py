@@ -208,13 +208,26 @@ class Converger:
             waiting = {host: states.get(host) for host, ok in expected.items() if states.get(host) not in ok}
             voters = status.get("votingMembersCount", expected_voters)
             primaries = [host for host, state in states.items() if state == "PRIMARY"]
-            if not waiting and len(primaries) == 1 and voters >= expected_voters:
+            if not waiting and len(primaries) == 1 and voters >= expected_voters \
+                    and self._settled_primary(primaries[0], states):
                 return primaries[0], [{"host": h, "state": states.get(h)} for h in sorted(states)]
             if time.time() >= deadline:
                 raise MongoModuleError("the set did not become healthy within wait_timeout (%ss): %s"
                                        % (self.wait_timeout, ", ".join("%s is %s" % (h, s or "not in the config")
                                                                        for h, s in sorted(waiting.items()))))
             time.sleep(POLL_INTERVAL)
+
+    def _settled_primary(self, primary, states):
+        """Whether ``primary`` has the highest priority among the members up that can be primary.
+
+        Right after an election the first member to time out may win, and a member of
+        higher priority then takes over once it has caught up (priority takeover).
+        Waiting for that means the primary this module reports is the one the set keeps.
+        """
+        priority = {m["host"]: m["priority"] for m in self.desired if not m["arbiterOnly"] and m["votes"]
+                    and not m["hidden"] and not m["secondaryDelaySecs"] and m["buildIndexes"]}
+        candidates = [priority[h] for h, state in states.items() if h in priority and state in ("PRIMARY", "SECONDARY")]
+        return primary in priority and priority[primary] >= max(candidates or [0])
 
     def _all_addresses(self):
         addresses = [m["host"] for m in self.desired]
