@@ -8,11 +8,13 @@ answers 59 CommandNotFound, like mongod.
 import asyncio
 import copy
 import datetime
+import math
 import os
 import platform
 import socket
 import time
 
+from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 
@@ -98,6 +100,7 @@ async def dispatch(server, conn, body, legacy_op_query=False):
         if spec.admin_only and db != "admin":
             raise CommandError(13, "%s may only be run against the admin database." % name)
         check_authorized(ctx, spec)
+        check_max_time_ms(body)
         result = await spec.handler(ctx)
         if result is CLOSE_CONNECTION:
             return result
@@ -116,6 +119,31 @@ async def dispatch(server, conn, body, legacy_op_query=False):
         reply = CommandError(1, "mongosim internal error in %s: %r" % (name, exc)).to_reply()
     _gossip(server, reply)
     return reply
+
+
+INT_MAX = 2 ** 31 - 1
+
+
+def check_max_time_ms(body):
+    """The generic ``maxTimeMS`` argument, parsed for every command before it runs
+    (parseMaxTimeMS in src/mongo/db/query/max_time_ms_parser.cpp, called from the command
+    execution path in service_entry_point_common.cpp): a number, integral, 0..INT_MAX,
+    else BadValue (2). 0 or absent means no limit."""
+    if "maxTimeMS" not in body:
+        return
+    value = body["maxTimeMS"]
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal128)):
+        raise CommandError(2, "maxTimeMS must be a number")
+    if isinstance(value, Decimal128):
+        value = float(value.to_decimal())
+    as_long = value
+    if isinstance(value, float):
+        # safeNumberLong: NaN is 0, other doubles truncate toward zero (saturating).
+        as_long = 0 if math.isnan(value) else int(max(min(value, 2.0 ** 63 - 1), -2.0 ** 63))
+    if as_long < 0 or as_long > INT_MAX:
+        raise CommandError(2, "%d value for maxTimeMS is out of range" % as_long)
+    if isinstance(value, float) and not value.is_integer():
+        raise CommandError(2, "maxTimeMS has non-integral value")
 
 
 def _gossip(server, reply):
@@ -568,6 +596,14 @@ async def cmd_set_default_rwc(ctx):
         wc = ctx.body["defaultWriteConcern"]
         if not wc and stored.get("defaultWriteConcern"):
             raise CommandError(2, "The global default write concern cannot be unset once it is set.")
+        # SetDefaultRWConcernCommand (src/mongo/db/commands/rwc_defaults_commands.cpp) checks the new
+        # default with ReplicationCoordinator::validateWriteConcern: a custom mode must be one of the
+        # config's getLastErrorModes (ReplSetConfig::findCustomWriteMode, repl_set_config.cpp).
+        mode = wc.get("w") if isinstance(wc, dict) else None
+        repl = ctx.server.repl
+        if isinstance(mode, str) and mode != "majority" and repl is not None and repl.config is not None and \
+                mode not in repl.config["settings"].get("getLastErrorModes", {}):
+            raise CommandError(79, "No write concern mode named '%s' found in replica set configuration" % mode)
         stored["defaultWriteConcern"] = wc
     if "defaultReadConcern" in ctx.body:
         stored["defaultReadConcern"] = ctx.body["defaultReadConcern"]
@@ -618,6 +654,10 @@ async def cmd_server_status(ctx):
         "storageEngine": {"name": "wiredTiger", "supportsCommittedReads": True, "persistent": True},
     }
     if server.repl is not None:
+        # replication_coordinator_impl.cpp, CounterMetric
+        # "repl.reconfig.numAutoReconfigsForRemovalOfNewlyAddedFields".
+        out["metrics"]["repl"] = {"reconfig": {
+            "numAutoReconfigsForRemovalOfNewlyAddedFields": Int64(server.repl.newly_added_removals)}}
         repl_section = server.repl.hello_fields(False)
         repl_section["primaryOnlyServices"] = {}
         if server.repl.config is not None:
@@ -732,10 +772,14 @@ async def cmd_repl_set_initiate(ctx):
 @command("replSetGetConfig", auth=("cluster", "replSetGetConfig"), admin_only=True)
 async def cmd_repl_set_get_config(ctx):
     repl = _repl_gate(ctx)
+    include_newly_added = False
     if "$_internalIncludeNewlyAdded" in ctx.body:
-        raise CommandError(72, "The '$_internalIncludeNewlyAdded' option is only supported when testing commands "
-                           "are enabled")
-    return repl.get_config(commitment_status=bool(ctx.body.get("commitmentStatus")))
+        if not ctx.server.opts.parameters.get("enableTestCommands"):
+            raise CommandError(72, "The '$_internalIncludeNewlyAdded' option is only supported when testing "
+                               "commands are enabled")
+        include_newly_added = bool(ctx.body["$_internalIncludeNewlyAdded"])
+    return repl.get_config(commitment_status=bool(ctx.body.get("commitmentStatus")),
+                           include_newly_added=include_newly_added)
 
 
 @command("replSetReconfig", auth=("cluster", "replSetConfigure"), admin_only=True)

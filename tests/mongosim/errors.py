@@ -34,6 +34,7 @@ CODE_NAMES = {
     73: "InvalidNamespace",
     74: "NodeNotFound",
     76: "NoReplicationEnabled",
+    79: "UnknownReplWriteConcern",
     85: "IndexOptionsConflict",
     86: "IndexKeySpecsConflict",
     89: "NetworkTimeout",

@@ -96,6 +96,8 @@ class ReplCoordinator:
         self.freeze_until = 0.0
         self.maintenance = 0
         self.config_in_progress = False
+        # serverStatus metrics.repl.reconfig.numAutoReconfigsForRemovalOfNewlyAddedFields
+        self.newly_added_removals = 0
         self._config_prev_commit = OpTime()
         self._config_from_force = False
         self._election_deadline = None
@@ -627,7 +629,6 @@ class ReplCoordinator:
 
     # ================================================================ config install
     async def _install(self, config, self_index, source):
-        old = self.config
         self._config_prev_commit = self.last_committed
         self._config_from_force = source == "force"
         self.config = config
@@ -666,8 +667,11 @@ class ReplCoordinator:
             elif self.state == ARBITER and not me["arbiterOnly"]:
                 self._set_state(STARTUP2)
                 self._needs_initial_sync = True
-        if old is None or self.state == PRIMARY:
-            pass
+        # _setCurrentRSConfig (replication_coordinator_impl.cpp) reschedules the election timeout
+        # on every config it installs and, when the new config is an electable one-member set
+        # (TopologyCoordinator::isElectableNodeInSingleNodeReplicaSet), starts an election at
+        # once: a member left alone by a force reconfig does not wait out a timeout.
+        self._reset_election_timer()
         self.topology_changed()
         self._restart_heartbeats()
         self._recompute_commit_point()
@@ -833,17 +837,34 @@ class ReplCoordinator:
                             reordered["newlyAdded"] = True
                     m.clear()
                     m.update(reordered)
-        if rc.implicit_wc_is_majority(old) != rc.implicit_wc_is_majority(new) and \
-                not self.storage.local.get("defaultRWConcern", {}).get("defaultWriteConcern"):
-            raise CommandError(103, "Reconfig attempted to install a config that would change the implicit default "
-                               "write concern. Use the setDefaultRWConcern command to set a cluster-wide write "
-                               "concern and try the reconfig again.")
+        self._check_default_write_concern_rules(old, new)
         if rc.gle_defaults_customized(new):
             raise CommandError(5624102, "Failed to reconfig: Replica set config contains customized "
                                "getLastErrorDefaults, which has been deprecated and is now ignored. Use "
                                "setDefaultRWConcern instead to set a cluster-wide default writeConcern.")
         self._validate_for_reconfig(old, new, force)
         return new
+
+    def _check_default_write_concern_rules(self, old, new):
+        """The write-concern checks of ReplicationCoordinatorImpl::_doReplSetReconfig
+        (replication_coordinator_impl.cpp), skipped only by the step-up term bump
+        (skipSafetyChecks), so they apply to force reconfigs and to the automatic
+        newlyAdded removal as well. Raises CommandError(103)."""
+        cwwc = self.storage.local.get("defaultRWConcern", {}).get("defaultWriteConcern")
+        # isImplicitDefaultWriteConcernMajority counts voters with isVoter(), which a newlyAdded
+        # member is not: clearing its flag can flip the implicit default.
+        if rc.implicit_wc_is_majority(old) != rc.implicit_wc_is_majority(new) and not cwwc:
+            raise CommandError(103, "Reconfig attempted to install a config that would change the implicit default "
+                               "write concern. Use the setDefaultRWConcern command to set a cluster-wide write "
+                               "concern and try the reconfig again.")
+        # A custom (getLastErrorModes) mode in use as the default must survive the reconfig
+        # (ReplSetConfig::validateWriteConcern on the new config).
+        mode = (cwwc or {}).get("w")
+        if isinstance(mode, str) and mode != "majority" and \
+                mode not in new["settings"].get("getLastErrorModes", {}):
+            raise CommandError(103, "May not remove custom write concern definition from config while it is in use "
+                               "as the default write concern. Change the default write concern to a "
+                               "non-conflicting setting and try the reconfig again.")
 
     def _validate_for_reconfig(self, old, new, force):
         def incompatible(message):
@@ -874,17 +895,16 @@ class ReplCoordinator:
                         raise incompatible("New and old configurations differ in the setting of the %s field for "
                                            "member %s; to make this change, remove then re-add the member"
                                            % (field, m["host"]))
+        # PSA safety (rs.reconfigForPSASet): repl_set_config_checks.cpp,
+        # validateOldAndNewConfigsCompatible, which validateConfigForReconfig calls for force
+        # reconfigs too. The counting rules are in rc.psa_reconfig_unsafe.
+        if rc.psa_reconfig_unsafe(old, new):
+            raise incompatible("Rejecting reconfig where the new config has a PSA topology and the "
+                               "secondary is electable, but the old config contains only one writable node. "
+                               "Refer to https://docs.mongodb.com/manual/reference/method/"
+                               "rs.reconfigForPSASet/ for next steps on reconfiguring a PSA set.")
         if not force:
-            # PSA safety (rs.reconfigForPSASet).
-            old_writable = rc.writable_voters(old)
-            if old_writable < rc.majority(old):
-                arbiters = sum(1 for m in new["members"] if m["arbiterOnly"])
-                electable_data = [m for m in new["members"] if rc.is_electable(m) and rc.effective_votes(m)]
-                if len(rc.voter_ids(new)) == 3 and arbiters == 1 and len(electable_data) > 1:
-                    raise incompatible("Rejecting reconfig where the new config has a PSA topology and the "
-                                       "secondary is electable, but the old config contains only one writable node. "
-                                       "Refer to https://docs.mongodb.com/manual/reference/method/"
-                                       "rs.reconfigForPSASet/ for next steps on reconfiguring a PSA set.")
+            # validateSingleNodeChange: voting sets by isVoter(), so newlyAdded members do not vote.
             old_voters = rc.voter_ids(old)
             new_voters = rc.voter_ids(new)
             if len(old_voters ^ new_voters) > 1:
@@ -894,28 +914,53 @@ class ReplCoordinator:
                 raise incompatible("Member %s is an arbiter but has priority %s. Arbiter priority must be 0."
                                    % (m["host"], rc._fmt_num(m["priority"])))
 
-    async def _auto_remove_newly_added(self):
-        """The primary's automatic reconfig once newlyAdded members are SECONDARY."""
+    def _maybe_remove_newly_added(self, data):
+        """On a heartbeat response, a primary that sees the member SECONDARY, RECOVERING or
+        ROLLBACK while its config entry has newlyAdded schedules the automatic reconfig for that
+        one member (replication_coordinator_impl_heartbeat.cpp, _handleHeartbeatResponse). It is
+        scheduled again on every such response until it succeeds."""
+        if self.state != PRIMARY or data.state not in (SECONDARY, RECOVERING, ROLLBACK):
+            return
+        member = self._member(data.id)
+        if member is None or not member.get("newlyAdded") or member["host"] != data.host:
+            return
+        asyncio.ensure_future(self._reconfig_to_remove_newly_added(data.id, rc.version_term(self.config)))
+
+    async def _reconfig_to_remove_newly_added(self, member_id, version_term):
+        """ReplicationCoordinatorImpl::_reconfigToRemoveNewlyAddedField
+        (replication_coordinator_impl.cpp): version + 1 with this member's newlyAdded removed,
+        installed through doReplSetReconfig(force=false), i.e. every check of a user's safe
+        reconfig (_doReplSetReconfig with skipSafetyChecks=false), including the implicit default
+        write concern rule. Any failure is dropped (mongod logs it at debug level 2 only) and the
+        next heartbeat response tries again; success does not wait for the config to commit."""
+        LOG.info("REPL", 4634505, "Beginning automatic reconfig to remove 'newlyAdded' config field",
+                 {"memberId": member_id})
+        # _doReplSetReconfig's preconditions: no reconfig under way (ConfigurationInProgress),
+        # writable primary (NotWritablePrimary), current config committed (CurrentConfigNotCommittedYet).
         if self.config_in_progress or not self.can_accept_writes() or not self._config_committed():
             return
-        ready = []
-        for m in self.config["members"]:
-            if m.get("newlyAdded"):
-                data = self.members.get(m["_id"])
-                if data is not None and data.health == 1.0 and data.state == SECONDARY:
-                    ready.append(m["_id"])
-        if not ready:
-            return
-        new = copy.deepcopy(self.config)
-        for m in new["members"]:
-            if m["_id"] in ready:
-                m.pop("newlyAdded", None)
-        new["version"] += 1
-        new["term"] = self.term
-        LOG.info("REPL", 4634400, "Removing 'newlyAdded' field from member(s)", {"memberIds": ready})
         self.config_in_progress = True
         try:
+            old = self.config
+            if rc.version_term(old) != version_term:
+                return  # "Current config is no longer consistent with heartbeat data"
+            member = rc.member_by_id(old, member_id)
+            if member is None or not member.get("newlyAdded"):
+                return  # NoSuchKey "Old config no longer has 'newlyAdded' field"
+            new = copy.deepcopy(old)
+            new["version"] += 1
+            rc.member_by_id(new, member_id).pop("newlyAdded", None)
+            try:
+                self._check_default_write_concern_rules(old, new)
+                self._validate_for_reconfig(old, new, force=False)
+                await self._quorum_check(new, self.self_index, initiate=False)
+            except CommandError:
+                return
+            if not self.can_accept_writes() or self.config is not old:
+                return
             await self._install(new, self.self_index, source="newlyAdded removal")
+            self.newly_added_removals += 1
+            LOG.info("REPL", 4634504, "Removed 'newlyAdded' config field", {"memberId": member_id})
         finally:
             self.config_in_progress = False
 
@@ -1013,6 +1058,7 @@ class ReplCoordinator:
             return
         data.authenticated = True
         self._absorb_peer_state(data, reply)
+        self._maybe_remove_newly_added(data)
         if "config" in reply:
             await self._maybe_install_remote_config(reply["config"], data.host)
 
@@ -1058,16 +1104,8 @@ class ReplCoordinator:
             committed = OpTime.from_doc(msg.get("lastCommitted"))
             self._advance_commit_point_from(committed)
         if self.state == PRIMARY:
-            # Checked on every heartbeat, not only on a state change: a member that
-            # became SECONDARY while another newlyAdded removal was in progress must
-            # still be promoted by a later attempt.
-            self._spawn_auto_reconfig()
             self._recompute_commit_point()
         self.notify()
-
-    def _spawn_auto_reconfig(self):
-        if any(m.get("newlyAdded") for m in self.config["members"]):
-            asyncio.ensure_future(self._auto_remove_newly_added())
 
     async def _maybe_install_remote_config(self, doc, from_host):
         if self.config_in_progress or "blockHeartbeatReconfigFinish" in self.server.fail_points:
@@ -1183,8 +1221,10 @@ class ReplCoordinator:
         if self._shutting_down:
             self._election_deadline = None
         elif self.state == SECONDARY and self.self_member is not None and rc.is_electable(self.self_member):
-            if rc.voter_ids(self.config) == {self.my_id}:
-                # The only voter elects itself at once (single-node sets).
+            if rc.is_single_node_set(self.config, self.self_index):
+                # A one-member set elects itself at once (kActionStartSingleNodeElection /
+                # kSingleNodePromptElection, replication_coordinator_impl.cpp). A set whose only
+                # voter has non-voting company waits for the election timeout like any other.
                 self._election_deadline = max(time.monotonic(), self.stepdown_until, self.freeze_until)
                 return
             fraction = self.opts.parameters.get("replElectionTimeoutOffsetLimitFraction", 0.15)
@@ -1520,7 +1560,8 @@ class ReplCoordinator:
         if secs == 0:
             self.freeze_until = 0.0
             reply["info"] = "unfreezing"
-            if len(rc.voter_ids(self.config)) == 1:
+            # TopologyCoordinator::prepareFreezeResponse: only a one-member set runs at once.
+            if rc.is_single_node_set(self.config, self.self_index):
                 asyncio.ensure_future(self._try_election("unfreeze of single-node set"))
         else:
             if secs == 1:

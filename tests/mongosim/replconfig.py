@@ -394,6 +394,34 @@ def implicit_wc_is_majority(config):
     return writable_voters(config) > majority(config)
 
 
+def psa_reconfig_unsafe(old, new):
+    """mongod's PSA rule, as repl_set_config_checks.cpp validateOldAndNewConfigsCompatible has it
+    (called from validateConfigForReconfig for force and non-force reconfigs alike).
+
+    Old config: voters counted by their *base* votes (a newlyAdded member counts, getBaseNumVotes),
+    every arbiter counted; majority = voters // 2 + 1; writable = voters - arbiters. An election
+    quorum and a write quorum overlap when majority <= writable.
+    New config: a PSA set is exactly three members of which exactly two are data-bearing, whatever
+    their votes (ReplSetConfig::isPSASet); electable members are counted by their *base* priority
+    as sent (getBasePriority: newlyAdded does not hide them).
+    Refused when there is no overlap in the old config, the new one is PSA and more than one
+    member of it is electable."""
+    voters_old = sum(1 for m in old["members"] if m["votes"] > 0)
+    arbiters_old = sum(1 for m in old["members"] if m["arbiterOnly"])
+    majority_old = voters_old // 2 + 1
+    overlap = majority_old <= voters_old - arbiters_old
+    new_is_psa = len(new["members"]) == 3 and sum(1 for m in new["members"] if not m["arbiterOnly"]) == 2
+    electable_new = sum(1 for m in new["members"] if m["priority"] > 0)
+    return not overlap and new_is_psa and electable_new > 1
+
+
+def is_single_node_set(config, self_index):
+    """TopologyCoordinator::isElectableNodeInSingleNodeReplicaSet (topology_coordinator.cpp): the
+    config has exactly one member and it is this node (a one-voter set with other, non-voting
+    members is not one)."""
+    return config is not None and len(config["members"]) == 1 and self_index == 0
+
+
 def member_by_id(config, member_id):
     for m in config["members"]:
         if m["_id"] == member_id:

@@ -187,8 +187,11 @@ def test_reconfig_adding_two_new_voters(make_cluster):
     assert status["votingMembersCount"] in (3, 4, 5)
     wait_for(lambda: direct(primary).admin.command("replSetGetStatus")["votingMembersCount"] == 5,
              what="newlyAdded members to be promoted")
-    # One automatic reconfig per batch of promoted members, each bumping the version by one.
-    assert version + 2 <= config_of(primary)["version"] <= version + 3
+    # One automatic reconfig per member (_reconfigToRemoveNewlyAddedField removes one member's
+    # flag), each bumping the version by one.
+    assert config_of(primary)["version"] == version + 3
+    metrics = direct(primary).admin.command("serverStatus")["metrics"]
+    assert metrics["repl"]["reconfig"]["numAutoReconfigsForRemovalOfNewlyAddedFields"] == 2
 
 
 def test_add_one_voter_like_rs_add(make_cluster):
