@@ -1728,7 +1728,8 @@ async def cmd_coll_stats(ctx):
 
 # ====================================================================== test support
 
-FAIL_POINTS = {"stopReplProducer", "rsSyncApplyStop", "blockHeartbeatReconfigFinish"}
+FAIL_POINTS = {"stopReplProducer", "rsSyncApplyStop", "blockHeartbeatReconfigFinish",
+               "doNotRemoveNewlyAddedOnHeartbeats"}
 
 
 @command("configureFailPoint", auth=("cluster", "setParameter"), admin_only=True)

@@ -933,6 +933,10 @@ class ReplCoordinator:
         reconfig (_doReplSetReconfig with skipSafetyChecks=false), including the implicit default
         write concern rule. Any failure is dropped (mongod logs it at debug level 2 only) and the
         next heartbeat response tries again; success does not wait for the config to commit."""
+        if "doNotRemoveNewlyAddedOnHeartbeats" in self.server.fail_points:
+            LOG.info("REPL", 4709200, "Not removing 'newlyAdded' field due to 'doNotremoveNewlyAddedOnHeartbeats' "
+                     "failpoint", {"memberId": member_id})
+            return
         LOG.info("REPL", 4634505, "Beginning automatic reconfig to remove 'newlyAdded' config field",
                  {"memberId": member_id})
         # _doReplSetReconfig's preconditions: no reconfig under way (ConfigurationInProgress),
@@ -949,6 +953,10 @@ class ReplCoordinator:
                 return  # NoSuchKey "Old config no longer has 'newlyAdded' field"
             new = copy.deepcopy(old)
             new["version"] += 1
+            # mongod keeps the old config's term, which a safe reconfig guarantees is -1 (installed
+            # by force) or the current term; the current term covers a step-up bump not yet made.
+            if new.get("term", -1) != -1:
+                new["term"] = self.term
             rc.member_by_id(new, member_id).pop("newlyAdded", None)
             try:
                 self._check_default_write_concern_rules(old, new)

@@ -170,3 +170,26 @@ def test_member_left_alone_by_a_force_reconfig_elects_itself_at_once(make_cluste
     assert reconfig(survivor, config, force=True)["ok"] == 1.0
     wait_for(lambda: direct(survivor).admin.command("hello")["isWritablePrimary"], timeout=20.0,
              what="the lone member to elect itself well before its 60 s election timeout")
+
+
+def test_fail_point_keeps_newly_added(make_cluster):
+    """doNotRemoveNewlyAddedOnHeartbeats (replication_coordinator_impl.cpp) stops the automatic
+    removal; turned off, the next heartbeat removes the flag."""
+    cluster = make_cluster(4, parameters={"enableTestCommands": 1})
+    hosts = cluster.hosts
+    direct(hosts[0]).admin.command("replSetInitiate", {"_id": "rs0", "settings": FAST, "members": [
+        {"_id": i, "host": h} for i, h in enumerate(hosts[:3])]})
+    primary = primary_of(hosts[:3])
+    admin = direct(primary).admin
+    admin.command("configureFailPoint", "doNotRemoveNewlyAddedOnHeartbeats", mode="alwaysOn")
+    config = config_of(primary)
+    config["version"] += 1
+    config["members"].append({"_id": 3, "host": hosts[3]})
+    reconfig(primary, config)
+    wait_for(lambda: len([e for e in log_lines(primary, 4709200) if e["attr"]["memberId"] == 3]) >= 2,
+             what="the fail point to stop the removal")
+    assert member_status(primary, 3)["stateStr"] == "SECONDARY"
+    assert admin.command("replSetGetStatus")["votingMembersCount"] == 3
+    admin.command("configureFailPoint", "doNotRemoveNewlyAddedOnHeartbeats", mode="off")
+    wait_for(lambda: admin.command("replSetGetStatus")["votingMembersCount"] == 4, what="the removal")
+    assert auto_removals(primary) == 1
