@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 .PHONY: help venv host test lint sanity unit mongosim-test integration molecule \
-        artifact demo demo-down bench clean
+        artifact docs demo demo-down bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ test: venv host ## run every check: lint, sanity, unit, mongosim, integration, m
 	scripts/test-molecule
 	scripts/test-artifact
 
-lint: venv ## ansible-lint (production profile), yamllint, ruff, argument_specs check
+lint: venv ## ansible-lint (production profile), yamllint, ruff, argument_specs check, role READMEs
 	scripts/lint
 
 sanity: venv ## ansible-test sanity with empty ignore files
@@ -46,6 +46,9 @@ molecule: venv host ## every molecule scenario on podman containers
 
 artifact: venv host ## build the collection tarball, check its files, run the installed copy's site.yml
 	scripts/test-artifact
+
+docs: venv ## regenerate the variable tables in roles/*/README.md from argument_specs and defaults
+	scripts/render-role-docs --write
 
 demo: venv host ## bring up a 3-member replica set in podman containers
 	scripts/demo up
