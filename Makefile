@@ -26,7 +26,7 @@ test: venv host ## run every check: lint, sanity, unit, mongosim, integration, m
 	scripts/test-molecule
 	scripts/test-artifact
 
-lint: venv ## ansible-lint (production profile), yamllint, ruff, argument_specs check, role READMEs
+lint: venv ## ansible-lint (production profile), yamllint, ruff, argument_specs, role READMEs, changelog fragments
 	scripts/lint
 
 sanity: venv ## ansible-test sanity with empty ignore files
