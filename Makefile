@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 .PHONY: help venv host test lint sanity unit mongosim-test integration molecule \
-        demo demo-down bench clean
+        artifact docs demo demo-down bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -17,15 +17,16 @@ venv: ## create .venv with the pinned controller tools (requirements.txt)
 host: ## install host packages and tools the tests need (podman, mongosh, ...)
 	@scripts/setup-host
 
-test: venv host ## run every check: lint, sanity, unit, mongosim, integration, molecule
+test: venv host ## run every check: lint, sanity, unit, mongosim, integration, molecule, artifact
 	scripts/lint
 	scripts/sanity
 	scripts/test-unit
 	scripts/test-mongosim
 	scripts/test-integration
 	scripts/test-molecule
+	scripts/test-artifact
 
-lint: venv ## ansible-lint (production profile), yamllint, ruff, argument_specs check
+lint: venv ## ansible-lint (production profile), yamllint, ruff, argument_specs, role READMEs, changelog fragments
 	scripts/lint
 
 sanity: venv ## ansible-test sanity with empty ignore files
@@ -42,6 +43,12 @@ integration: venv ## module integration tests through ansible-playbook against m
 
 molecule: venv host ## every molecule scenario on podman containers
 	scripts/test-molecule
+
+artifact: venv host ## build the collection tarball, check its files, run the installed copy's site.yml
+	scripts/test-artifact
+
+docs: venv ## regenerate the variable tables in roles/*/README.md from argument_specs and defaults
+	scripts/render-role-docs --write
 
 demo: venv host ## bring up a 3-member replica set in podman containers
 	scripts/demo up

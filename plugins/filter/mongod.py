@@ -28,7 +28,7 @@ from ansible.errors import AnsibleFilterError
 
 # (dotted key, first release series that refuses it, why / what instead).
 # Sources: MongoDB's configuration-file option mapping and its changelog; see
-# mongod-semantics.md section 5.2 in the project's reference material.
+# tests/mongosim/SEMANTICS.md section 10 (options releases removed).
 REMOVED_OPTIONS = (
     ("storage.mmapv1", (4, 2), "MMAPv1 was removed in 4.2"),
     ("storage.repairPath", (4, 2), "removed in 4.2"),

@@ -3,6 +3,6 @@
 mongosim stands in for ``mongod`` because our test machines cannot install the
 real server. It speaks the wire protocol, accepts mongod's options and
 ``mongod.conf``, and reproduces the replica-set behaviour documented (with
-sources) in ``shared/reference/mongod-semantics.md``. See tests/README.md for
+sources) in ``tests/mongosim/SEMANTICS.md``. See tests/README.md for
 what it covers and what it does not.
 """

@@ -1,7 +1,7 @@
 """Authentication (SCRAM-SHA-1/SHA-256, the keyFile's internal user) and
 authorization (built-in roles, the localhost exception).
 
-Sources: mongod-semantics.md section 4; RFC 5802/7677 for SCRAM. The stored
+Sources: SEMANTICS.md section 9; RFC 5802/7677 for SCRAM. The stored
 credential format mirrors what ``createUser`` writes to ``admin.system.users``.
 """
 

@@ -1,7 +1,7 @@
 """Server error codes and the exception that carries them to the client.
 
 Codes and names are MongoDB's (src/mongo/base/error_codes.yml, as listed in
-mongod-semantics.md section 0.2).
+SEMANTICS.md section 1).
 """
 
 CODE_NAMES = {

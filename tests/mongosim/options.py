@@ -1,6 +1,6 @@
 """mongod's command line and YAML configuration file, as mongosim accepts them.
 
-Accepted keys follow mongod 7.0/8.0 (mongod-semantics.md section 5); options
+Accepted keys follow mongod 7.0/8.0 (SEMANTICS.md section 10); options
 that those releases removed are refused the way mongod refuses them, with its
 messages and exit code 2.
 """

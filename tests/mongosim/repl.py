@@ -2,7 +2,7 @@
 (protocol version 1), config installation and propagation, pulling the
 oplog from a sync source, the majority commit point and write concern.
 
-Behaviour and messages follow mongod-semantics.md sections 1.1-1.9 and 3.
+Behaviour and messages follow SEMANTICS.md sections 2-4, 6-8 and 11.
 Member-to-member traffic uses MongoDB's internal command names where mongod
 has one (replSetHeartbeat, replSetRequestVotes, replSetUpdatePosition,
 replSetGetRBID, _isSelf); the oplog fetch and initial-sync clone are
@@ -331,7 +331,7 @@ class ReplCoordinator:
 
     # ================================================================ hello / status
     def hello_fields(self, legacy):
-        """Replica-set part of hello (mongod-semantics.md 1.1), in mongod's field order."""
+        """Replica-set part of hello (SEMANTICS.md section 2), in mongod's field order."""
         out = {"topologyVersion": self.topology_version()}
         writable_name = "ismaster" if legacy else "isWritablePrimary"
         if self.config is None or self.state == REMOVED or self.self_index is None:

@@ -1,11 +1,11 @@
 """Replica-set configuration documents: parsing, validation, serialization.
 
-Rules and message texts follow mongod-semantics.md section 2 (from
+Rules and message texts follow SEMANTICS.md section 5 (from
 repl_set_config.idl, member_config.cpp, repl_set_config.cpp and
 repl_set_config_checks.cpp). Parse errors carry the reason; the caller turns
 them into InvalidReplicaSetConfig (93) on initiate and reconfig, or
 NewReplicaSetConfigurationIncompatible (103) for whole-config validation on
-reconfig, as section 2.3 tabulates.
+reconfig, as its section 5.4 tabulates.
 """
 
 import copy

@@ -175,7 +175,7 @@ class Server:
                         "interfaces.", ctx="initandlisten")
 
     def default_member_host(self):
-        """Host for the default initiate config (mongod-semantics.md 1.3 step 2)."""
+        """Host for the default initiate config (SEMANTICS.md section 4, step 2)."""
         port = self.opts.port
         ips = self.opts.bind_ips
         for ip in ips:

@@ -1,5 +1,5 @@
 """TLS for client and member connections (Python's ssl module), following
-net.tls.* (mongod-semantics.md section 4.4)."""
+net.tls.* (SEMANTICS.md section 9.4)."""
 
 import ssl
 

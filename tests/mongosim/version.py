@@ -8,7 +8,7 @@ import os
 
 DEFAULT_VERSION = "8.0.4"
 
-# maxWireVersion per release series (mongod-semantics.md section 0.3).
+# maxWireVersion per release series (SEMANTICS.md section 1).
 _WIRE_VERSIONS = {(6, 0): 17, (7, 0): 21, (8, 0): 25}
 
 

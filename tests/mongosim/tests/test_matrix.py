@@ -1,4 +1,4 @@
-"""mongod-semantics.md section 7, row by row: what each command answers in each
+"""tests/mongosim/SEMANTICS.md section 12, row by row: what each command answers in each
 situation (codes, names and message gist as mongod sends them)."""
 
 import threading

@@ -1,6 +1,6 @@
 """Unit tests for plugins/module_utils/mongodb_user.py: how quorum.mongodb.user logs in and
 what it sends, against a fake server that follows mongod's authorization rules
-(mongod-semantics.md section 4: the localhost exception grants createUser on admin and
+(tests/mongosim/SEMANTICS.md section 9: the localhost exception grants createUser on admin and
 replSetGetStatus, not usersInfo; a bad password is AuthenticationFailed 18; a missing
 privilege is Unauthorized 13)."""
 

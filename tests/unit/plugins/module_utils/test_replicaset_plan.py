@@ -1,7 +1,7 @@
 """The reconfig planner: every step is one mongod accepts, and the last reaches the declaration.
 
-``ServerModel`` below is written from mongod's rules (../shared/reference/mongod-semantics.md
-sections 1.5 and 2), independently of the planner: it stores a config the way the
+``ServerModel`` below is written from mongod's rules (tests/mongosim/SEMANTICS.md
+sections 5 and 6), independently of the planner: it stores a config the way the
 server does (new voters as newlyAdded), refuses what the server refuses, and plays
 the primary's automatic newlyAdded removal and elections after a step-down. The
 planner is driven the way the module drives it: plan, execute the first step,
