@@ -35,11 +35,7 @@ class ErrorCode:
 
     Unauthorized = 13
     AuthenticationFailed = 18
-    MaxTimeMSExpired = 50
-    NodeNotFound = 74
-    NoReplicationEnabled = 76
     ShutdownInProgress = 91
-    NotYetInitialized = 94
     PrimarySteppedDown = 189
     NotWritablePrimary = 10107
     InterruptedAtShutdown = 11600

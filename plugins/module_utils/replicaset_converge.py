@@ -162,8 +162,9 @@ class Converger:
         mongod would accept both in a config (it compares host strings), and that member
         would then find itself twice in it. Evidence is in every hello reply: ``me`` (the
         member's name in the config, when it has one) and ``topologyVersion.processId``
-        (an ObjectId chosen once per mongod process, MongoDB 4.4+; see the hello command's
-        manual page and src/mongo/db/repl/replication_info.cpp).
+        (MongoDB 4.4+: the ObjectId ``repl::instanceId`` a mongod draws once at startup, so
+        two processes never share it; see the hello command's manual page and
+        src/mongo/db/repl/replication_coordinator_impl.cpp, getTopologyVersion).
         """
         seen = {}
         for member in self.desired:
