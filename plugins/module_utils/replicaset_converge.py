@@ -81,7 +81,10 @@ def _describe_step(step):
     if action == "step_down":
         return "replSetStepDown of the primary %s: applied" % step["member"]
     if action == "set_default_write_concern":
-        return "setDefaultRWConcern %s: applied and committed by a majority" % (step["write_concern"],)
+        done = "applied and committed by a majority"
+        if step.get("committed") is False:
+            done = "applied on the primary, not yet confirmed by a majority"
+        return "setDefaultRWConcern %s: %s" % (step["write_concern"], done)
     if action == "initiate":
         return "replSetInitiate of %s with %d members: applied" % (step["config"]["_id"],
                                                                   len(step["config"]["members"]))
@@ -379,7 +382,18 @@ class Converger:
     def set_default_write_concern(self, primary, step):
         command = {"setDefaultRWConcern": 1, "defaultWriteConcern": step["write_concern"],
                    "writeConcern": {"w": "majority", "wtimeout": int(self.wait_timeout * 1000)}}
-        self._member_command(primary, command, "setDefaultRWConcern")
+        reply = self._member_command(primary, command, "setDefaultRWConcern")
+        concern_error = reply.get("writeConcernError")
+        if concern_error:
+            # A command that takes a writeConcern reports a write concern it could not satisfy as a
+            # writeConcernError in an ok: 1 reply (manual: setDefaultRWConcern, write concern): the
+            # primary set the default, a majority did not confirm it in time. pymongo's command() returns
+            # such a reply without raising.
+            self.steps.append(dict(step, committed=False))
+            raise MongoModuleError("setDefaultRWConcern on %s was applied there, but a majority did not confirm it "
+                                   "within wait_timeout (%ss): %s"
+                                   % (primary, self.wait_timeout, concern_error.get("errmsg", concern_error)),
+                                   code=concern_error.get("code"), member=primary)
         self.steps.append(step)
 
     def step_down(self, primary, step):

@@ -213,8 +213,8 @@ steps:
       C(force_reconfig) or C(set_default_write_concern); C(config) is the document sent; C(reasons) says what the
       step changes.
     - When the run fails, the steps applied before the failure (in check mode, the steps planned so far).
-      C(committed) is false on a reconfig that the primary installed but that a majority had not confirmed when
-      the run failed (mongod keeps such a config installed).
+      C(committed) is false on a reconfig or C(set_default_write_concern) step that the primary applied but that a
+      majority had not confirmed when the run failed (mongod keeps it applied).
   returned: always
   type: list
   elements: dict
