@@ -155,4 +155,3 @@ def test_a_run_that_fails_after_stepping_down_the_primary_says_it_changed_the_se
     assert [s["action"] for s in failed["steps"]][:1] == ["step_down"], failed["steps"]
     assert "replSetStepDown of the primary %s: applied" % primary in failed["msg"], failed["msg"]
     assert not cluster.hello(primary).get("isWritablePrimary")
-
