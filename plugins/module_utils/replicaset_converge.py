@@ -76,8 +76,8 @@ def _describe_step(step):
         done = "applied and committed by a majority"
         if step.get("committed") is False:
             done = "installed on the primary, not yet confirmed by a majority"
-        return "replSetReconfig to version %d (%s): %s" % (step["config"]["version"], "; ".join(step["reasons"]),
-                                                            done)
+        reasons = "; ".join(step["reasons"])
+        return "replSetReconfig to version %d (%s): %s" % (step["config"]["version"], reasons, done)
     if action == "step_down":
         return "replSetStepDown of the primary %s: applied" % step["member"]
     if action == "set_default_write_concern":
@@ -86,8 +86,8 @@ def _describe_step(step):
             done = "applied on the primary, not yet confirmed by a majority"
         return "setDefaultRWConcern %s: %s" % (step["write_concern"], done)
     if action == "initiate":
-        return "replSetInitiate of %s with %d members: applied" % (step["config"]["_id"],
-                                                                  len(step["config"]["members"]))
+        document = step["config"]
+        return "replSetInitiate of %s with %d members: applied" % (document["_id"], len(document["members"]))
     if action == "force_reconfig":
         return "forced replSetReconfig from %s to version %d: applied" % (step["member"], step["config"]["version"])
     return "%s: applied" % action
