@@ -19,7 +19,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 try:
     import pymongo
-    from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+    from pymongo.errors import OperationFailure, PyMongoError
 except ImportError:
     HAS_PYMONGO = False
     PYMONGO_IMPORT_ERROR = traceback.format_exc()
@@ -28,6 +28,33 @@ else:
     PYMONGO_IMPORT_ERROR = None
 
 MIN_PYMONGO = (4, 0)
+
+
+class ErrorCode:
+    """The server error codes the modules act on, named as in mongod's src/mongo/base/error_codes.yml."""
+
+    Unauthorized = 13
+    AuthenticationFailed = 18
+    ShutdownInProgress = 91
+    PrimarySteppedDown = 189
+    NotWritablePrimary = 10107
+    InterruptedAtShutdown = 11600
+    InterruptedDueToReplStateChange = 11602
+    NotPrimaryNoSecondaryOk = 13435
+    NotPrimaryOrSecondary = 13436
+
+
+# The member asked is not (or no longer) primary, or is shutting down: ask the set for its primary
+# again (error_codes.yml puts these in the NotPrimaryError and ShutdownError categories).
+NOT_PRIMARY_CODES = frozenset((
+    ErrorCode.NotWritablePrimary,
+    ErrorCode.NotPrimaryNoSecondaryOk,
+    ErrorCode.NotPrimaryOrSecondary,
+    ErrorCode.PrimarySteppedDown,
+    ErrorCode.InterruptedDueToReplStateChange,
+    ErrorCode.InterruptedAtShutdown,
+    ErrorCode.ShutdownInProgress,
+))
 
 
 def connection_argument_spec():
@@ -177,7 +204,7 @@ class Connector:
     def credentials_valid(self, address, user, password, database):
         """Whether ``user``/``password`` authenticate on ``address`` (SCRAM over a fresh connection, closed at once).
 
-        False when the server answers AuthenticationFailed (18); other failures raise MongoModuleError.
+        False when the server answers AuthenticationFailed; other failures raise MongoModuleError.
         """
         host, port = split_host(address)
         options = self._options(with_credentials=False)
@@ -187,7 +214,7 @@ class Connector:
             client.get_database(database).command("ping")
             return True
         except PyMongoError as exc:
-            if error_code(exc) == 18:
+            if error_code(exc) == ErrorCode.AuthenticationFailed:
                 return False
             raise MongoModuleError("checking the password of %s@%s on %s failed: %s"
                                    % (user, database, address, describe_error(exc)),
@@ -199,15 +226,6 @@ class Connector:
         for client in self._clients.values():
             client.close()
         self._clients = {}
-
-
-def is_auth_error(exc):
-    """True when a MongoModuleError is the server refusing for lack of authentication."""
-    return getattr(exc, "details", {}).get("code") in (13, 18)
-
-
-def is_connection_error(exc):
-    return HAS_PYMONGO and isinstance(exc, ConnectionFailure)
 
 
 def json_safe(value):

@@ -15,12 +15,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import MongoModuleError
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import ErrorCode, MongoModuleError
 from ansible_collections.quorum.mongodb.plugins.module_utils.user_plan import command_for, plan_user
 
 WRITE_CONCERN = {"w": "majority", "wtimeout": 60000}
-NOT_AUTHORIZED = 13
-AUTHENTICATION_FAILED = 18
 # Connecting with credentials, when nothing else fails, means they are good.
 LOGIN_MODE_CREDENTIALS = "credentials"
 # Authorization disabled: everything is allowed without credentials.
@@ -56,24 +54,25 @@ def unauthenticated_mode(connector, address):
 
     ``usersInfo`` needs authentication whenever authorization is on; ``replSetGetStatus``
     needs it too except under the localhost exception (which grants it, not usersInfo).
-    Any answer but Unauthorized (13) to the second means the exception let it through.
+    Any answer but Unauthorized to the second means the exception let it through.
     """
     try:
         connector.command(address, {"usersInfo": 1}, "usersInfo without credentials", with_credentials=False)
         return LOGIN_MODE_NO_AUTH
     except MongoModuleError as exc:
-        if _code(exc) != NOT_AUTHORIZED:
+        if _code(exc) != ErrorCode.Unauthorized:
             raise
     try:
         connector.command(address, {"replSetGetStatus": 1}, "replSetGetStatus without credentials",
                           with_credentials=False)
         return LOGIN_MODE_EXCEPTION
     except MongoModuleError as exc:
-        if _code(exc) == NOT_AUTHORIZED:
+        if _code(exc) == ErrorCode.Unauthorized:
             return None
         if _code(exc) is None:
             raise
-        # A standalone (76) or not yet initiated member (94): authorization let the command through.
+        # A standalone (NoReplicationEnabled) or a member not initiated yet (NotYetInitialized):
+        # authorization let the command through.
         return LOGIN_MODE_EXCEPTION
 
 
@@ -87,12 +86,12 @@ def login(connector, address, params, hello):
                               "authenticating as %s@%s" % (login_user, login_db))
             return LOGIN_MODE_CREDENTIALS
         except MongoModuleError as exc:
-            if _code(exc) != AUTHENTICATION_FAILED:
+            if _code(exc) != ErrorCode.AuthenticationFailed:
                 raise
             failure = exc.msg
         if "saslSupportedMechs" in hello:
             raise MongoModuleError("%s. User %s@%s exists on %s, so login_password is wrong for it."
-                                   % (failure, login_user, login_db, address), code=AUTHENTICATION_FAILED,
+                                   % (failure, login_user, login_db, address), code=ErrorCode.AuthenticationFailed,
                                    member=address)
         mode = unauthenticated_mode(connector, address)
         if mode is None:
@@ -100,13 +99,13 @@ def login(connector, address, params, hello):
                 "%s. User %s@%s does not exist on %s and the localhost exception is closed there (users exist "
                 "already, or the connection does not come from localhost): log in as an existing user that can "
                 "manage users." % (failure, login_user, login_db, address),
-                code=AUTHENTICATION_FAILED, member=address)
+                code=ErrorCode.AuthenticationFailed, member=address)
         return mode
     mode = unauthenticated_mode(connector, address)
     if mode is None:
         raise MongoModuleError("%s requires authentication (users exist there, so the localhost exception is "
                                "closed): set login_user and login_password." % address,
-                               code=NOT_AUTHORIZED, member=address)
+                               code=ErrorCode.Unauthorized, member=address)
     return mode
 
 
@@ -162,7 +161,7 @@ def manage_user(connector, address, params, roles, check_mode=False, diff=False)
             connector.command(address, command, "%s %s" % (list(command)[0], who),
                               with_credentials=with_credentials, database=database)
         except MongoModuleError as exc:
-            if mode == LOGIN_MODE_EXCEPTION and _code(exc) == NOT_AUTHORIZED:
+            if mode == LOGIN_MODE_EXCEPTION and _code(exc) == ErrorCode.Unauthorized:
                 raise MongoModuleError(exc.msg + " (the localhost exception only allows creating one user, in the "
                                        "admin database; create the first user there)", **exc.details) from exc
             raise

@@ -17,7 +17,11 @@ __metaclass__ = type
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import MongoModuleError
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
+    NOT_PRIMARY_CODES,
+    ErrorCode,
+    MongoModuleError,
+)
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
     canonical_host,
     config_matches,
@@ -31,11 +35,13 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_plan imp
     initial_config,
     plan,
 )
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_status import STATE_NAMES
 
 POLL_INTERVAL = 0.5
 HEALTHY_STATES = ("PRIMARY", "SECONDARY", "ARBITER")
-AUTHENTICATION_FAILED = 18
-UNAUTHORIZED = 13
+# mongod's text when a safe reconfig was installed on the primary but a majority did not
+# confirm it in time (replication_coordinator_impl.cpp, processReplSetReconfig).
+RECONFIG_NOT_COMMITTED = "Reconfig finished but failed to propagate"
 
 
 def _state_from_hello(reply):
@@ -50,6 +56,41 @@ def _state_from_hello(reply):
     if reply.get("setName"):
         return "OTHER"
     return "NO_CONFIG" if reply.get("isreplicaset") else "NOT_REPLICA_SET"
+
+
+def _describe_member(entry):
+    """A member's state from its replSetGetStatus entry: "SECONDARY", "DOWN, not reachable: <why>"."""
+    if entry is None:
+        return "not in the config"
+    state = STATE_NAMES.get(entry.get("state"), entry.get("stateStr") or "UNKNOWN")
+    if entry.get("health") == 0 and not entry.get("self"):
+        message = entry.get("lastHeartbeatMessage")
+        return "%s, not reachable%s" % (state, (": %s" % message) if message else "")
+    return state
+
+
+def _describe_step(step):
+    """What an applied step did, for a failure message after it."""
+    action = step["action"]
+    if action == "reconfig":
+        done = "applied and committed by a majority"
+        if step.get("committed") is False:
+            done = "installed on the primary, not yet confirmed by a majority"
+        reasons = "; ".join(step["reasons"])
+        return "replSetReconfig to version %d (%s): %s" % (step["config"]["version"], reasons, done)
+    if action == "step_down":
+        return "replSetStepDown of the primary %s: applied" % step["member"]
+    if action == "set_default_write_concern":
+        done = "applied and committed by a majority"
+        if step.get("committed") is False:
+            done = "applied on the primary, not yet confirmed by a majority"
+        return "setDefaultRWConcern %s: %s" % (step["write_concern"], done)
+    if action == "initiate":
+        document = step["config"]
+        return "replSetInitiate of %s with %d members: applied" % (document["_id"], len(document["members"]))
+    if action == "force_reconfig":
+        return "forced replSetReconfig from %s to version %d: applied" % (step["member"], step["config"]["version"])
+    return "%s: applied" % action
 
 
 class Converger:
@@ -87,7 +128,7 @@ class Converger:
 
     def _login_hello(self):
         reply, error = self.connector.try_command(self.login, "hello", with_credentials=self.login_credentials)
-        if reply is None and self.login_credentials and "code %d" % AUTHENTICATION_FAILED in (error or ""):
+        if reply is None and self.login_credentials and "code %d" % ErrorCode.AuthenticationFailed in (error or ""):
             # No such user yet (a new set, before its first user): hello needs none.
             self.login_credentials = False
             reply, error = self.connector.try_command(self.login, "hello", with_credentials=False)
@@ -117,6 +158,38 @@ class Converger:
         self._ask_reported_primaries(hellos)
         self.hellos = hellos
         return hellos
+
+    def refuse_one_member_under_two_names(self, hellos):
+        """Fail when two declared addresses reach the same mongod (localhost:P and 127.0.0.1:P, say).
+
+        mongod would accept both in a config (it compares host strings), and that member
+        would then find itself twice in it. Evidence is in every hello reply: ``me`` (the
+        member's name in the config, when it has one) and ``topologyVersion.processId``
+        (MongoDB 4.4+: the ObjectId ``repl::instanceId`` a mongod draws once at startup, so
+        two processes never share it; see the hello command's manual page and
+        src/mongo/db/repl/replication_coordinator_impl.cpp, getTopologyVersion).
+        """
+        seen = {}
+        for member in self.desired:
+            address = member["host"]
+            reply = hellos.get(address, (None, None))[0]
+            if reply is None:
+                continue
+            evidence = []
+            if reply.get("me"):
+                evidence.append(("me", canonical_host(reply["me"]),
+                                 "both answer hello as %s" % canonical_host(reply["me"])))
+            process = (reply.get("topologyVersion") or {}).get("processId")
+            if process is not None:
+                evidence.append(("process", str(process),
+                                 "both answer hello with the topologyVersion.processId %s" % process))
+            for kind, value, why in evidence:
+                first = seen.setdefault((kind, value), address)
+                if first != address:
+                    raise MongoModuleError(
+                        "members %s and %s are the same mongod (%s): declare each member once, under the address "
+                        "the other members reach it at. Nothing was changed" % (first, address, why),
+                        member=address)
 
     def _ask_reported_primaries(self, hellos, exclude=None):
         """The primary may be a member that is not declared (one being removed): ask it too."""
@@ -165,24 +238,40 @@ class Converger:
     def wait_for_newly_added(self, primary, config):
         """New voters enter as newlyAdded; the primary clears it (a new config version) once they are SECONDARY.
 
-        replSetGetConfig hides the flag, so the wait compares replSetGetStatus's
-        votingMembersCount with the members that have a vote in the config.
+        replSetGetConfig hides the flag and replSetGetStatus does not show it per member,
+        so the wait compares replSetGetStatus's votingMembersCount (voters without the
+        flag) with the members that have a vote in the config. Only members that stay in
+        the declaration are waited for: one that this run removes (it may never be able
+        to join: nothing runs at its address) is removed by the next step instead. The
+        flag can be on a voting member that is not PRIMARY or SECONDARY yet; while the
+        members removed can account for every flag, the run goes on.
         Returns the config, read again if the wait saw it change.
         """
+        declared = {m["host"] for m in self.desired}
         expected = len([m for m in config["members"] if m.get("votes", 1)])
+        data_voters = [canonical_host(m["host"]) for m in config["members"]
+                       if m.get("votes", 1) and not m.get("arbiterOnly")]
         deadline = self._deadline()
         waited = False
         while True:
             status = self._member_command(primary, "replSetGetStatus", "replSetGetStatus")
-            if status.get("votingMembersCount", expected) >= expected:
+            counted = status.get("votingMembersCount", expected)
+            entries = {canonical_host(m["name"]): m for m in status.get("members", [])}
+            joining = [h for h in data_voters if (entries.get(h) or {}).get("stateStr") not in ("PRIMARY", "SECONDARY")]
+            leaving = [h for h in joining if h not in declared]
+            if expected - counted <= len(leaving):
                 return self.read_config(primary) if waited else config
             if time.time() >= deadline:
-                pending = [m["name"] for m in status.get("members", []) if m.get("stateStr") != "SECONDARY"
-                           and m.get("stateStr") not in ("PRIMARY", "ARBITER")]
-                raise MongoModuleError("new members %s did not finish their initial sync within wait_timeout (%ss): "
-                                       "%d of %d members with a vote count as voters yet"
-                                       % (", ".join(pending) or "(unknown)", self.wait_timeout,
-                                          status.get("votingMembersCount", 0), expected))
+                staying = [h for h in joining if h in declared]
+                raise MongoModuleError(
+                    "new members did not finish their initial sync within wait_timeout (%ss): %s. A new voter enters "
+                    "the set as newlyAdded and gets its vote once it is SECONDARY; %d of the %d members with a vote "
+                    "count as voters yet, and runs that keep these members wait for them before changing the set "
+                    "further. Start them (and check that the other members reach them at these addresses), or "
+                    "remove them from members: a run that removes them does not wait for them"
+                    % (self.wait_timeout, ", ".join("%s is %s" % (h, _describe_member(entries.get(h)))
+                                                    for h in staying) or "(unknown)",
+                       counted, expected), member=primary)
             waited = True
             time.sleep(POLL_INTERVAL)
 
@@ -200,21 +289,29 @@ class Converger:
             try:
                 status = self._member_command(source, "replSetGetStatus", "replSetGetStatus")
             except MongoModuleError as exc:
-                if exc.details.get("code") in (10107, 13436, 11600, 91) or "connection" in exc.msg.lower():
+                if exc.details.get("code") in NOT_PRIMARY_CODES or "connection" in exc.msg.lower():
                     primary = self.wait_for_primary(self._all_addresses())
                     continue
                 raise
-            states = {canonical_host(m["name"]): m.get("stateStr") for m in status.get("members", [])}
-            waiting = {host: states.get(host) for host, ok in expected.items() if states.get(host) not in ok}
+            entries = {canonical_host(m["name"]): m for m in status.get("members", [])}
+            states = {host: entry.get("stateStr") for host, entry in entries.items()}
+            waiting = [host for host, ok in expected.items() if states.get(host) not in ok]
             voters = status.get("votingMembersCount", expected_voters)
             primaries = [host for host, state in states.items() if state == "PRIMARY"]
             if not waiting and len(primaries) == 1 and voters >= expected_voters \
                     and self._settled_primary(primaries[0], states):
                 return primaries[0], [{"host": h, "state": states.get(h)} for h in sorted(states)]
             if time.time() >= deadline:
+                if waiting:
+                    why = ", ".join("%s is %s" % (h, _describe_member(entries.get(h))) for h in sorted(waiting))
+                elif len(primaries) != 1:
+                    why = "%d members say they are primary" % len(primaries)
+                elif voters < expected_voters:
+                    why = "%d of the %d declared voters count as voters yet" % (voters, expected_voters)
+                else:
+                    why = "%s is primary, and a member of higher priority has not taken over yet" % primaries[0]
                 raise MongoModuleError("the set did not become healthy within wait_timeout (%ss): %s"
-                                       % (self.wait_timeout, ", ".join("%s is %s" % (h, s or "not in the config")
-                                                                       for h, s in sorted(waiting.items()))))
+                                       % (self.wait_timeout, why), member=source)
             time.sleep(POLL_INTERVAL)
 
     def _settled_primary(self, primary, states):
@@ -242,13 +339,13 @@ class Converger:
         try:
             return self._member_command(primary, "replSetGetConfig", "replSetGetConfig")["config"]
         except MongoModuleError as exc:
-            if exc.details.get("code") == UNAUTHORIZED and not self.login_credentials:
+            if exc.details.get("code") == ErrorCode.Unauthorized and not self.login_credentials:
                 raise MongoModuleError(
                     "replSetGetConfig on %s was refused without credentials: the set is initiated but the module "
                     "did not log in (login_user unset, or it does not exist yet). While a set has no user, the "
                     "localhost exception lets nobody read its config; create the first user with quorum.mongodb.user "
                     "on the primary, then run this again with login_user and login_password" % primary,
-                    code=UNAUTHORIZED, member=primary) from exc
+                    code=ErrorCode.Unauthorized, member=primary) from exc
             raise
 
     def _default_write_concern_set(self, primary):
@@ -285,10 +382,21 @@ class Converger:
     def set_default_write_concern(self, primary, step):
         command = {"setDefaultRWConcern": 1, "defaultWriteConcern": step["write_concern"],
                    "writeConcern": {"w": "majority", "wtimeout": int(self.wait_timeout * 1000)}}
-        self._member_command(primary, command, "setDefaultRWConcern")
+        reply = self._member_command(primary, command, "setDefaultRWConcern")
+        concern_error = reply.get("writeConcernError")
+        if concern_error:
+            # A command that takes a writeConcern reports a write concern it could not satisfy as a
+            # writeConcernError in an ok: 1 reply (manual: setDefaultRWConcern, write concern): the
+            # primary set the default, a majority did not confirm it in time. pymongo's command() returns
+            # such a reply without raising.
+            self.steps.append(dict(step, committed=False))
+            raise MongoModuleError("setDefaultRWConcern on %s was applied there, but a majority did not confirm it "
+                                   "within wait_timeout (%ss): %s"
+                                   % (primary, self.wait_timeout, concern_error.get("errmsg", concern_error)),
+                                   code=concern_error.get("code"), member=primary)
         self.steps.append(step)
 
-    def step_down(self, primary):
+    def step_down(self, primary, step):
         command = {"replSetStepDown": self.step_down_secs,
                    "secondaryCatchUpPeriodSecs": min(10, self.step_down_secs)}
         try:
@@ -298,22 +406,42 @@ class Converger:
             # whether another member became primary, which is polled next.
             if "connection" not in exc.msg.lower() and "closed" not in exc.msg.lower():
                 raise
+        # Done (the set changed), whatever the wait for the next primary says.
+        self.steps.append(step)
         return self.wait_for_primary(self._all_addresses() + [primary], exclude=primary,
                                      what="new primary after %s stepped down" % primary)
 
-    def reconfig(self, primary, document, reasons):
+    def reconfig(self, primary, step):
+        document = step["config"]
         command = {"replSetReconfig": document, "maxTimeMS": int(self.wait_timeout * 1000)}
         try:
-            what = "replSetReconfig to version %d (%s)" % (document["version"], "; ".join(reasons))
+            what = "replSetReconfig to version %d (%s)" % (document["version"], "; ".join(step["reasons"]))
             self._member_command(primary, command, what)
         except MongoModuleError as exc:
             exc.details["config"] = document
+            if RECONFIG_NOT_COMMITTED in exc.msg:
+                # The primary installed it (it stays installed); only the majority's confirmation is missing.
+                self.steps.append(dict(step, committed=False))
             raise
+        self.steps.append(step)
 
     # -- the run -----------------------------------------------------------
 
     def run(self):
+        try:
+            return self._run()
+        except (MongoModuleError, PlanError) as exc:
+            if self.check_mode or not self.steps:
+                raise
+            # The set was changed before the failure: say what stays done.
+            details = dict(getattr(exc, "details", {}) or {})
+            raise MongoModuleError("%s. The change itself was made before that and stays: %s"
+                                   % (str(exc).rstrip("."), "; ".join(_describe_step(s) for s in self.steps)),
+                                   **details) from exc
+
+    def _run(self):
         hellos = self.discover()
+        self.refuse_one_member_under_two_names(hellos)
         for address, (reply, _error) in sorted(hellos.items()):
             if reply is not None and reply.get("setName") and reply["setName"] != self.name:
                 raise MongoModuleError("%s belongs to replica set %r, not %r; it is left alone"
@@ -341,12 +469,14 @@ class Converger:
                 "a member that does not answer might already belong to a set"
                 % (self.name, ", ".join(silent), "; ".join(str(self.hellos[a][1]) for a in silent)))
         document = initial_config(self.name, self.desired, self.settings)
-        self.steps.append({"action": "initiate", "config": document, "reasons": ["no member has a config"]})
+        step = {"action": "initiate", "config": document, "reasons": ["no member has a config"]}
         after = normalised_config(document)
         if self.check_mode:
+            self.steps.append(step)
             return self._result(True, None, after, {}, after)
         self.connector.command(self.login, {"replSetInitiate": document}, "replSetInitiate",
                                with_credentials=self.login_credentials)
+        self.steps.append(step)
         primary = self.wait_for_primary([m["host"] for m in self.desired])
         reply, _error = self._login_hello()
         if reply is not None and reply.get("me"):
@@ -384,13 +514,15 @@ class Converger:
                   "declared config from %s" % (self.name, len(reachable), len(voting), source))
         document = forced_config(config, self.desired, self.settings)
         reason = "majority lost: %d of %d voting members answer" % (len(reachable), len(voting))
-        self.steps.append({"action": "force_reconfig", "member": source, "config": document, "reasons": [reason]})
+        step = {"action": "force_reconfig", "member": source, "config": document, "reasons": [reason]}
         before = normalised_config(config)
         after = normalised_config(document)
         if self.check_mode:
+            self.steps.append(step)
             self.result = self._result(True, None, after, before, after)
             return None
         self._member_command(source, {"replSetReconfig": document, "force": True}, "forced replSetReconfig")
+        self.steps.append(step)
         primary = self.wait_for_primary([m["host"] for m in self.desired], what="primary after the forced reconfig")
         members = self._hello_states()
         if self.wait:
@@ -428,13 +560,11 @@ class Converger:
                 break
             step = planned[0]
             if step["action"] == "step_down":
-                primary = self.step_down(primary)
-                self.steps.append(step)
+                primary = self.step_down(primary, step)
                 added_voters = False
             else:
                 before_ids = {m["_id"] for m in config["members"]}
-                self.reconfig(primary, step["config"], step["reasons"])
-                self.steps.append(step)
+                self.reconfig(primary, step)
                 added_voters = any(m["_id"] not in before_ids and m.get("votes", 1)
                                    for m in step["config"]["members"])
             config = self.read_config(primary)

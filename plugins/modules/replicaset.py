@@ -196,7 +196,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether the set was (or in check mode would be) initiated or reconfigured.
+  description:
+    - Whether the set was (or in check mode would be) initiated or reconfigured.
+    - When the run fails, whether it had changed the set before the failure (for example a reconfig applied and
+      committed, then a wait that timed out); C(steps) then lists what was applied. Always false when check mode
+      fails, as nothing is sent then.
   returned: always
   type: bool
 config:
@@ -208,6 +212,9 @@ steps:
     - What was done (or would be), in order. C(action) is C(initiate), C(reconfig), C(step_down),
       C(force_reconfig) or C(set_default_write_concern); C(config) is the document sent; C(reasons) says what the
       step changes.
+    - When the run fails, the steps applied before the failure (in check mode, the steps planned so far).
+      C(committed) is false on a reconfig or C(set_default_write_concern) step that the primary applied but that a
+      majority had not confirmed when the run failed (mongod keeps it applied).
   returned: always
   type: list
   elements: dict
@@ -301,7 +308,10 @@ def main():
         result = converger.run()
     except (MongoModuleError, PlanError) as exc:
         details = dict(getattr(exc, "details", {}) or {})
-        module.fail_json(msg=str(exc), steps=json_safe(converger.steps), **json_safe(details))
+        # A run can fail after it changed the set (a wait times out, a member or the primary
+        # goes away): converger.steps holds what was applied (in check mode, what was planned).
+        module.fail_json(msg=str(exc), changed=bool(converger.steps) and not module.check_mode,
+                         steps=json_safe(converger.steps), **json_safe(details))
     finally:
         connector.close()
     if not module._diff:

@@ -201,6 +201,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
     CONNECTION_REQUIRED_TOGETHER,
     Connector,
+    ErrorCode,
     MongoModuleError,
     connection_argument_spec,
     ensure_pymongo,
@@ -213,7 +214,7 @@ def read_status(connector, address, params):
         status = connector.command(address, {"replSetGetStatus": 1}, "replSetGetStatus")
         config = connector.command(address, {"replSetGetConfig": 1}, "replSetGetConfig")["config"]
     except MongoModuleError as exc:
-        if exc.details.get("code") == 13 and not params.get("login_user"):
+        if exc.details.get("code") == ErrorCode.Unauthorized and not params.get("login_user"):
             raise MongoModuleError(exc.msg + " (set login_user and login_password: a user with the clusterMonitor "
                                    "role is enough)", **exc.details) from exc
         raise
