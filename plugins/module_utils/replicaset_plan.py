@@ -3,24 +3,45 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Plan the reconfiguration of a live replica set into steps mongod accepts. Pure code.
 
-A non-force ``replSetReconfig`` is refused unless (mongod 7.0/8.0):
+Two parts, one file:
 
-* at most one voting member is added, removed or has its vote changed, counting
-  only members already voting (new voters enter as ``newlyAdded`` and are not
-  counted until they have caught up);
-* the node receiving it, the primary, stays electable;
-* ``buildIndexes`` and ``arbiterOnly`` of an existing member are unchanged (the
-  member is removed, then added again);
-* a set with a single writable voter (P-A, P-S[votes 0]-A) does not become a
-  Primary-Secondary-Arbiter set with two electable members in one step;
+* **The rules of one step** (``step_problems``): why mongod would refuse to
+  replace one config by another with a non-force ``replSetReconfig``, each rule
+  written once, next to the mongod source it comes from.
+* **The search** (``plan``): a shortest path, in reconfigs, from the live config
+  to the declared one through configs that every rule accepts. Each member of the
+  union of live and declared hosts is in one of a few states (absent; present
+  with its live identity or re-added; voting or not; electable or not); a step
+  moves at most one member across the voting line, any number of others by moves
+  that are not voting changes, and the primary steps down when it has to. When no
+  path exists, the error says which rule blocks and what would unblock it.
+
+mongod's rules for a non-force reconfig (7.0/8.0; tests/mongosim/SEMANTICS.md has
+them with their sources):
+
+* the whole config is valid (1 to 50 members, 1 to 7 voters, an electable member,
+  the couplings; replicaset_config.validate_members);
+* a member keeps its ``_id`` and its ``arbiterOnly``/``buildIndexes``: changing
+  those is remove, then add again (repl_set_config_checks.cpp,
+  validateOldAndNewConfigsCompatible);
+* at most one voting member is added or removed, counting members that vote
+  now (new data-bearing voters enter as ``newlyAdded`` and do not count until the
+  primary clears the flag; an arbiter votes at once) (validateSingleNodeChange);
+* the PSA rule: when the old config has fewer writable voters than its majority
+  (voters counted with ``newlyAdded`` ones), the new config may not be three
+  members, two of them data-bearing, with more than one member of priority > 0
+  as sent (validateOldAndNewConfigsCompatible);
 * the implicit default write concern does not change unless a cluster-wide one
-  was set;
-* the whole config stays valid (at most 7 voters, 50 members, an electable member).
+  is set (replication_coordinator_impl.cpp, _doReplSetReconfig); the same check
+  runs for the primary's automatic reconfig that clears each member's
+  ``newlyAdded`` flag, one member at a time (_reconfigToRemoveNewlyAddedField),
+  so a member whose vote would flip it stays without a vote for good;
+* the primary that receives it stays electable (NodeNotElectable), so it steps
+  down before it is removed or made unelectable.
 
-``plan()`` simulates the set step by step and returns every step; the module
-executes only the first, reads the live config again and plans anew, so what the
-server did in between (``newlyAdded`` removal, a new primary) is always taken
-into account. In check mode the whole plan is what is reported.
+The module executes only the first step, reads the live config again and plans
+anew, so what the server did in between (``newlyAdded`` cleared, a new primary)
+is always taken into account. In check mode the whole plan is what is reported.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,26 +49,34 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import heapq
+import itertools
 
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
-    ConfigError,
-    MAX_MEMBERS,
     MAX_VOTERS,
+    ConfigError,
     config_document,
-    electable,
     full_member,
-    implicit_write_concern_is_majority,
-    majority,
     member_differences,
     settings_differences,
     validate_members,
-    voters,
-    writable_voters,
 )
 
 # Fields whose change needs a remove-then-re-add.
 IMMUTABLE_FIELDS = ("arbiterOnly", "buildIndexes")
-MAX_STEPS = 200
+# Up to this many hosts (live and declared together) the search also tries voting changes that lead away
+# from the declaration for a while; beyond, only those the declaration asks for.
+EXHAUSTIVE_HOSTS = 5
+# How many search nodes one plan may expand before it gives up (a bug, or a set far
+# larger than mongod allows): real plans expand a few dozen.
+MAX_EXPANSIONS = 5000
+
+RULE_CONFIG = "config"
+RULE_IMMUTABLE = "immutable"
+RULE_ONE_VOTE = "one-voting-change"
+RULE_PSA = "psa"
+RULE_WRITE_CONCERN = "implicit-write-concern"
+RULE_ELECTABLE = "primary-electable"
 
 
 class PlanError(Exception):
@@ -55,291 +84,515 @@ class PlanError(Exception):
 
 
 class WriteConcernRuleError(PlanError):
-    """A step would change the implicit default write concern (mongod refuses it)."""
+    """Every path changes the implicit default write concern (mongod refuses it without a cluster-wide one)."""
 
 
-def _unelectable_reasons(member):
-    reasons = []
-    if member["arbiterOnly"]:
-        reasons.append("arbiter")
-    if member["priority"] <= 0:
-        reasons.append("priority 0")
-    if not member["votes"]:
-        reasons.append("votes 0")
-    if member["hidden"]:
-        reasons.append("hidden")
-    if member["secondaryDelaySecs"]:
-        reasons.append("delayed")
-    if not member["buildIndexes"]:
-        reasons.append("buildIndexes false")
-    return reasons
+# -- the rules of one step ---------------------------------------------------
 
 
-def _may_be_primary(member):
-    return not _unelectable_reasons(member)
+def _counted_voters(members):
+    """Members that vote now: ``newlyAdded`` ones do not (member_config.h, isVoter)."""
+    return {m["host"] for m in members if m["votes"] and not m.get("newlyAdded")}
 
 
-class _State:
-    """The simulated set: members (server spelling, defaults filled), settings, version, primary."""
-
-    def __init__(self, config, primary, allow_multiple_arbiters=False):
-        self.allow_multiple_arbiters = allow_multiple_arbiters
-        self.name = config["_id"]
-        self.version = int(config.get("version", 1))
-        self.base = {k: v for k, v in config.items() if k not in ("members", "version", "term", "_id")}
-        self.settings = dict(config.get("settings") or {})
-        self.members = [full_member(m) for m in config["members"]]
-        self.primary = primary.lower() if primary else None
-        self.next_id = max([m["_id"] for m in self.members] + [-1]) + 1
-
-    def by_host(self):
-        return {m["host"].lower(): m for m in self.members}
-
-    def document(self, members, settings):
-        base = dict(self.base)
-        base["settings"] = settings
-        return config_document(self.name, self.version + 1, members, None, base)
+def _implicit_majority_counts(voters, arbiters):
+    """repl_set_config.cpp isImplicitDefaultWriteConcernMajority, from the counts of voters and voting arbiters."""
+    return arbiters == 0 or voters - arbiters > voters // 2 + 1
 
 
-def _targets(state, desired):
-    """host -> desired member; and the hosts that must be removed then added again."""
-    live = state.by_host()
-    readd = []
-    for member in desired:
-        current = live.get(member["host"])
-        if current is not None and any(current[f] != member[f] for f in IMMUTABLE_FIELDS):
-            readd.append(member["host"])
-    return {m["host"]: m for m in desired}, readd
+def implicit_majority(members):
+    """Whether the implicit default write concern of ``members`` (stored form) is w:majority (else w:1)."""
+    voting = _counted_voters(members)
+    arbiters = len([m for m in members if m["arbiterOnly"] and m["host"] in voting])
+    return _implicit_majority_counts(len(voting), arbiters)
 
 
-def _is_done(state, desired, settings):
-    live = state.by_host()
-    if set(live) != {m["host"] for m in desired}:
-        return False
-    if any(member_differences(live[m["host"]], m) for m in desired):
-        return False
-    if any(m.get("newlyAdded") for m in state.members):
-        return False
-    return not settings_differences(state.settings, settings)
-
-
-def _psa_guarded(members):
-    """mongod refuses a PSA set with two electable nodes when it had a single writable voter."""
-    return writable_voters(members) < majority(members)
-
-
-def _primary_must_step_down(state, desired):
-    if state.primary is None:
-        return False
-    wanted, readd = _targets(state, desired)
-    current = state.by_host().get(state.primary)
-    if current is None:
-        return False
-    target = wanted.get(state.primary)
-    return target is None or state.primary in readd or not _may_be_primary(target)
-
-
-def _next_reconfig(state, desired, settings, default_wc_set):
-    """The members and reasons of the next reconfig, or None when only the primary is left to change.
-
-    New arbiters wait for a later step when adding them now would change the
-    implicit default write concern while the new data-bearing voters are still
-    newlyAdded (growing P-S-S by a secondary and an arbiter, for example).
-    """
-    try:
-        return _build_reconfig(state, desired, settings, default_wc_set, defer_arbiters=False)
-    except WriteConcernRuleError:
-        return _build_reconfig(state, desired, settings, default_wc_set, defer_arbiters=True)
-
-
-def _build_reconfig(state, desired, settings, default_wc_set, defer_arbiters):
-    wanted, readd = _targets(state, desired)
-    old = state.members
-    primary = state.primary
-    guarded = _psa_guarded(old)
-    reasons = []
-
-    # Members that leave: gone from the declaration, or re-added for an immutable field.
-    leaving = [m for m in old if m["host"] not in wanted or m["host"] in readd]
-    leaving_voters = [m for m in leaving if m["votes"] and not m.get("newlyAdded")]
-    leaving_free = [m for m in leaving if not (m["votes"] and not m.get("newlyAdded"))]
-
-    # Existing members whose vote flips.
-    flips = []
-    for m in old:
-        target = wanted.get(m["host"])
-        if target is None or m["host"] in readd or m.get("newlyAdded"):
-            continue
-        if bool(m["votes"]) != bool(target["votes"]):
-            flips.append(m)
-
-    live_hosts = {m["host"] for m in old}
-    additions = [m for m in desired if m["host"] not in live_hosts]
-
-    def is_primary(member):
-        return primary is not None and member["host"] == primary
-
-    # The primary is changed last, after it has stepped down.
-    primary_member = next((m for m in old if is_primary(m)), None)
-    frozen = {primary_member["host"]} if primary_member and _primary_must_step_down(state, desired) else set()
-
-    # One voting change at most. Room for the new voters decides whether a
-    # voter leaves first.
-    voting_now = len([m for m in old if m["votes"]])  # newlyAdded voters count once they catch up
-    new_voters = [m for m in additions if m["votes"]]
-    candidates_down = [m for m in leaving_voters + [f for f in flips if f["votes"]] if m["host"] not in frozen]
-    candidates_up = [f for f in flips if not f["votes"]]
-    change = None
-    if candidates_down and (voting_now + len(new_voters) + len(candidates_up) > MAX_VOTERS or not candidates_up):
-        change = candidates_down[0]
-    elif candidates_up and voting_now < MAX_VOTERS:
-        change = candidates_up[0]
-    elif candidates_down:
-        change = candidates_down[0]
-
-    members = []
-    for m in old:
-        host = m["host"]
-        if host in frozen:
-            members.append(copy.deepcopy(m))
-            continue
-        if m in leaving:
-            if m in leaving_free or m is change:
-                reasons.append("remove %s" % host + (" (to add it again: %s changes)" % ", ".join(
-                    f for f in IMMUTABLE_FIELDS if wanted[host][f] != m[f]) if host in readd else ""))
-                continue
-            # A voter that leaves later: it must not be elected meanwhile.
-            new = copy.deepcopy(m)
-            if new["priority"] != 0 and not is_primary(m):
-                new["priority"] = 0
-                reasons.append("set priority 0 on %s before it is removed" % host)
-            members.append(new)
-            continue
-        target = wanted[host]
-        new = copy.deepcopy(m)
-        if m.get("newlyAdded"):
-            members.append(new)
-            continue
-        votes_after = m["votes"]
-        if m is change:
-            votes_after = target["votes"]
-        for field in ("hidden", "secondaryDelaySecs", "tags"):
-            new[field] = copy.deepcopy(target[field])
-        if "horizons" in target:
-            new["horizons"] = copy.deepcopy(target["horizons"])
-        new["votes"] = votes_after
-        priority = target["priority"] if votes_after else 0
-        if priority > 0 and m["priority"] == 0 and m is change:
-            # Stage votes, then priority: mongod's PSA rule refuses both at once when the
-            # set has a single writable voter, and staging is safe for every set.
-            priority = 0
-        new["priority"] = priority
-        if new != m:
-            changed = sorted(member_differences(m, new))
-            reasons.append("%s: %s" % (host, ", ".join("%s %r -> %r" % (f, m.get(f), new.get(f)) for f in changed)))
-        members.append(new)
-
-    # New members, as many as fit.
-    member_room = MAX_MEMBERS - len(members)
-    voter_room = MAX_VOTERS - len([m for m in members if m["votes"]])
-    next_id = state.next_id
-    pending_data_voters = any(m["votes"] and not m["arbiterOnly"] for m in additions)
-    for target in additions:
-        if member_room <= 0:
-            break
-        if target["votes"] and voter_room <= 0:
-            continue
-        if target["arbiterOnly"]:
-            # An arbiter votes from the moment it is added (it is never newlyAdded):
-            # it is this step's one voting change, if that is still free.
-            if change is not None or (defer_arbiters and pending_data_voters):
-                continue
-            change = target
-        new = copy.deepcopy(target)
-        new["_id"] = next_id
-        next_id += 1
-        members.append(new)
-        member_room -= 1
-        if target["votes"]:
-            voter_room -= 1
-        reasons.append("add %s%s" % (target["host"], " (arbiter)" if target["arbiterOnly"] else ""))
-
-    if guarded and _psa_with_two_electable(_as_after_step(members, {m["_id"] for m in old})):
-        # mongod refuses to turn a set with a single writable voter into a PSA set
-        # whose secondary is electable: the secondary waits with priority 0.
-        for m in members:
-            if m["priority"] > 0 and not m["arbiterOnly"] and not is_primary(m):
-                m["priority"] = 0
-                reasons.append("keep priority 0 on %s for this step (PSA rule)" % m["host"])
-
-    new_settings = dict(state.settings)
-    new_settings.update(settings)
-    if new_settings != state.settings:
-        changes = sorted(settings_differences(state.settings, settings).items())
-        shown = ["%s %r -> %r" % (key, live, wanted) for key, (live, wanted) in changes]
-        reasons.append("settings: %s" % ", ".join(shown))
-    if not reasons:
-        return None, None, None
-    _check_step(state, old, members, default_wc_set)
-    state.next_id = next_id
-    return members, new_settings, reasons
-
-
-def _psa_with_two_electable(members):
-    voting = [m for m in members if m["votes"] and not m.get("newlyAdded")]
-    arbiters = [m for m in voting if m["arbiterOnly"]]
-    electable_members = [m for m in members if electable(m) and m["votes"] and not m["hidden"]
-                         and not m["secondaryDelaySecs"] and m["buildIndexes"]]
-    return len(voting) == 3 and len(arbiters) == 1 and len(electable_members) > 1
-
-
-def _as_after_step(members, old_ids):
-    """What the server stores: new voters enter as newlyAdded."""
+def stored(old, new):
+    """``new`` as mongod stores it after ``old``: a data-bearing voter that is new gets ``newlyAdded``,
+    a member that had the flag keeps it (processReplSetReconfig)."""
+    before = {m["host"]: m for m in old}
     out = []
-    for given in members:
-        m = copy.deepcopy(given)
-        if m["_id"] not in old_ids and m["votes"] and not m["arbiterOnly"]:
-            m["newlyAdded"] = True
-        out.append(m)
+    for given in new:
+        member = dict(given)
+        member.pop("newlyAdded", None)
+        previous = before.get(member["host"])
+        if previous is not None and previous["_id"] == member["_id"]:
+            if previous.get("newlyAdded"):
+                member["newlyAdded"] = True
+        elif member["votes"] and not member["arbiterOnly"]:
+            member["newlyAdded"] = True
+        out.append(member)
     return out
 
 
-def _check_step(state, old, members, default_wc_set):
-    """Raise PlanError if mongod would refuse this step (a bug in the planner, or an impossible goal)."""
-    stored = _as_after_step(members, {m["_id"] for m in old})
-    try:
-        validate_members(stored, "step %d of the plan" % (state.version + 1),
-                         allow_multiple_arbiters=state.allow_multiple_arbiters)
-    except ConfigError as exc:
-        raise PlanError(str(exc)) from exc
-    changed_voters = voters(old) ^ voters(stored)
-    if len(changed_voters) > 1:
-        raise PlanError("internal: a planned step changes %d voters" % len(changed_voters))
-    if _psa_guarded(old) and _psa_with_two_electable(stored):
-        raise PlanError("internal: a planned step breaks mongod's PSA rule")
-    if not default_wc_set and implicit_write_concern_is_majority(old) != implicit_write_concern_is_majority(stored):
-        raise WriteConcernRuleError(
-            "reaching the declared members changes the set's implicit default write concern (arbiters with %d "
-            "writable voting members make it %s), which mongod refuses until a cluster-wide default is set: run "
-            "setDefaultRWConcern (for example {setDefaultRWConcern: 1, defaultWriteConcern: {w: 'majority'}}) "
-            "on the primary first"
-            % (writable_voters(stored), "w:1" if implicit_write_concern_is_majority(old) else "majority"))
+def step_problems(old, new, primary, default_wc_set=False, allow_multiple_arbiters=False, skip=()):
+    """Why mongod refuses replacing ``old`` by ``new`` (both stored form, see ``stored``): a list of
+    ``(rule, member, message)``; empty when it accepts. ``skip`` names rules to leave out (diagnosis)."""
+    problems = []
+    if RULE_CONFIG not in skip:
+        # Valid as stored, and still valid once the new voters count (the cap of 7 voters holds then too).
+        for shape in (new, caught_up(new)) if any(m.get("newlyAdded") for m in new) else (new,):
+            try:
+                validate_members(shape, "the config", allow_multiple_arbiters=allow_multiple_arbiters)
+            except ConfigError as exc:
+                problems.append((RULE_CONFIG, None, str(exc)))
+                break
+    before = {m["host"]: m for m in old}
+    for member in new:
+        previous = before.get(member["host"])
+        if previous is None:
+            continue
+        if previous["_id"] != member["_id"]:
+            problems.append((RULE_IMMUTABLE, member["host"], "%s keeps its _id %s" % (member["host"], previous["_id"])))
+        for field in IMMUTABLE_FIELDS:
+            if previous[field] != member[field]:
+                problems.append((RULE_IMMUTABLE, member["host"],
+                                 "%s: %s cannot change in place; the member is removed, then added again"
+                                 % (member["host"], field)))
+    if RULE_ONE_VOTE not in skip:
+        changed = _counted_voters(old) ^ _counted_voters(new)
+        if len(changed) > 1:
+            problems.append((RULE_ONE_VOTE, None, "one step may add or remove at most one voting member, this one "
+                             "changes %s" % ", ".join(sorted(changed))))
+    if RULE_PSA not in skip:
+        base_voters = len([m for m in old if m["votes"]])
+        writable = base_voters - len([m for m in old if m["arbiterOnly"]])
+        data_bearing = len([m for m in new if not m["arbiterOnly"]])
+        electable_new = [m["host"] for m in new if m["priority"] > 0]
+        if base_voters // 2 + 1 > writable and len(new) == 3 and data_bearing == 2 and len(electable_new) > 1:
+            problems.append((RULE_PSA, None, "mongod's PSA rule: from a set with a single writable voter, a "
+                             "primary-secondary-arbiter set may not get a second electable member (%s) in the same "
+                             "step" % ", ".join(electable_new)))
+    if RULE_WRITE_CONCERN not in skip and not default_wc_set:
+        if implicit_majority(old) != implicit_majority(new) or not _flags_can_clear(new):
+            problems.append((RULE_WRITE_CONCERN, None, "the implicit default write concern would change"))
+    if RULE_ELECTABLE not in skip:
+        receiver = next((m for m in new if m["host"] == primary), None)
+        if receiver is None or receiver["arbiterOnly"] or receiver["priority"] <= 0 or receiver.get("newlyAdded"):
+            problems.append((RULE_ELECTABLE, primary, "the primary %s must stay electable" % primary))
+    return problems
 
 
-def _simulate_catch_up(state):
-    """The primary clears newlyAdded once new members are SECONDARY (an automatic reconfig)."""
-    if any(m.get("newlyAdded") for m in state.members):
-        for m in state.members:
-            m.pop("newlyAdded", None)
-        state.version += 1
+def _flags_can_clear(members):
+    """Whether the primary can clear every ``newlyAdded`` flag, one member at a time, without changing the
+    implicit default write concern (each clearing is a reconfig that the same check applies to)."""
+    pending = len([m for m in members if m.get("newlyAdded") and m["votes"]])
+    if not pending:
+        return True
+    voting = _counted_voters(members)
+    arbiters = len([m for m in members if m["arbiterOnly"] and m["host"] in voting])
+    start = _implicit_majority_counts(len(voting), arbiters)
+    return all(_implicit_majority_counts(len(voting) + n, arbiters) == start for n in range(1, pending + 1))
 
 
-def _elect(state, exclude):
-    """Who a step-down leaves as primary in the simulation: the highest electable priority."""
-    candidates = [m for m in state.members if m["host"] != exclude and electable(m) and _may_be_primary(m)]
+def caught_up(members):
+    """The config once the primary has cleared every ``newlyAdded`` flag."""
+    out = []
+    for given in members:
+        member = dict(given)
+        member.pop("newlyAdded", None)
+        out.append(member)
+    return out
+
+
+def successor(members, leaving):
+    """Who a step-down of ``leaving`` leaves as primary: the electable voter of highest priority (then the lowest
+    _id), the member that priority takeover makes primary in the end."""
+    candidates = [m for m in members if m["host"] != leaving and m["votes"] and not m.get("newlyAdded")
+                  and not m["arbiterOnly"] and m["priority"] > 0]
     if not candidates:
         return None
     return sorted(candidates, key=lambda m: (-m["priority"], m["_id"]))[0]["host"]
+
+
+# -- the search --------------------------------------------------------------
+#
+# A member's state in the search: ABSENT, or (identity, votes, electable) where
+# identity is LIVE (the member as the live config has it, same _id) or NEW (added
+# by the plan: a fresh _id, arbiterOnly/buildIndexes as declared).
+
+ABSENT = ("absent",)
+LIVE = "live"
+NEW = "new"
+
+
+class _Universe:
+    """Every host of the live config or the declaration, and what each may become."""
+
+    def __init__(self, config, desired, settings, allow_multiple_arbiters):
+        live = [full_member(m) for m in config["members"]]
+        for member in live:
+            member["host"] = member["host"].lower()
+        self.live_members = live
+        self.live = {m["host"]: m for m in live}
+        self.target = {m["host"]: m for m in desired}
+        order = [m["host"] for m in live] + [m["host"] for m in desired if m["host"] not in self.live]
+        self.hosts = order
+        self.settings = dict(config.get("settings") or {})
+        self.wanted_settings = dict(settings or {})
+        self.allow_multiple_arbiters = allow_multiple_arbiters
+        self.new_ids = {}
+        next_id = max([m["_id"] for m in live] + [-1]) + 1
+        for host in order:
+            if host in self.target:
+                self.new_ids[host] = next_id
+                next_id += 1
+        self.states = {host: self._states(host) for host in order}
+        self.goals = {host: self._goals(host) for host in order}
+
+    def compatible(self, host):
+        live, target = self.live.get(host), self.target.get(host)
+        return live is not None and target is not None and all(live[f] == target[f] for f in IMMUTABLE_FIELDS)
+
+    def _states(self, host):
+        out = [ABSENT]
+        for identity, base in ((LIVE, self.live.get(host)), (NEW, self.target.get(host))):
+            if base is None:
+                continue
+            if base["arbiterOnly"]:
+                out.append((identity, 1, 0))
+                continue
+            out.extend([(identity, 0, 0), (identity, 1, 0)])
+            if base["buildIndexes"]:
+                out.append((identity, 1, 1))
+        return out
+
+    def _goals(self, host):
+        target = self.target.get(host)
+        if target is None:
+            return (ABSENT,)
+        shape = (target["votes"], 1 if target["priority"] > 0 else 0)
+        goals = [(NEW,) + shape]
+        if self.compatible(host):
+            goals.insert(0, (LIVE,) + shape)
+        return tuple(goals)
+
+    def member(self, host, state):
+        """The member document (no ``newlyAdded``) of ``host`` in ``state``; None when absent."""
+        if state == ABSENT:
+            return None
+        identity, votes, electable = state
+        live, target = self.live.get(host), self.target.get(host)
+        if state in self.goals[host]:
+            member = copy.deepcopy(target)
+        else:
+            base = live if identity == LIVE else target
+            member = copy.deepcopy(base)
+            if target is not None and (identity == NEW or self.compatible(host)):
+                # Fields no rule looks at go to their declared values at once.
+                member["tags"] = dict(target["tags"])
+                if "horizons" in target:
+                    member["horizons"] = dict(target["horizons"])
+                if not electable:
+                    member["hidden"] = target["hidden"]
+                    member["secondaryDelaySecs"] = target["secondaryDelaySecs"]
+            member["votes"] = votes
+            if electable:
+                if target is not None and target["priority"] > 0 and (identity == NEW or self.compatible(host)):
+                    member["priority"] = target["priority"]
+                elif live is not None and identity == LIVE and live["priority"] > 0:
+                    member["priority"] = live["priority"]
+                else:
+                    member["priority"] = 1
+                member["hidden"] = False
+                member["secondaryDelaySecs"] = 0
+            else:
+                member["priority"] = 0
+        member["_id"] = live["_id"] if identity == LIVE else self.new_ids[host]
+        return member
+
+    def live_state(self, host):
+        member = self.live[host]
+        return (LIVE, 1 if member["votes"] else 0, 1 if member["votes"] and member["priority"] > 0
+                and not member["arbiterOnly"] else 0)
+
+
+def _moves(universe, host, state):
+    """States ``host`` can be in after one step from ``state`` (itself excluded)."""
+    out = []
+    for candidate in universe.states[host]:
+        if candidate == state:
+            continue
+        if ABSENT not in (state, candidate) and candidate[0] != state[0]:
+            continue  # another identity: through ABSENT only
+        if state == ABSENT and candidate != ABSENT and candidate[0] == LIVE:
+            continue  # a removed member comes back as a new one
+        out.append(candidate)
+    return out
+
+
+def _votes_now(state, newly_added):
+    return state != ABSENT and state[1] == 1 and not newly_added
+
+
+def _is_flip(universe, host, state, candidate, newly_added):
+    """Whether moving ``host`` from ``state`` to ``candidate`` changes the set of counted voters."""
+    before = _votes_now(state, newly_added)
+    if candidate == ABSENT:
+        return before
+    if state == ABSENT or candidate[0] != state[0]:
+        arbiter = universe.target[host]["arbiterOnly"]
+        return candidate[1] == 1 and arbiter  # a new data-bearing voter enters as newlyAdded
+    return before != (candidate[1] == 1)
+
+
+def _toward(universe, host, candidate_from, candidate):
+    """Whether a voting change of ``host`` is one its declared state asks for (not a temporary detour)."""
+    goals = universe.goals[host]
+    if candidate in goals:
+        return True
+    if candidate == ABSENT:
+        return candidate_from != ABSENT and candidate_from[0] == LIVE and not universe.compatible(host)
+    return any(goal != ABSENT and goal[0] == candidate[0] and goal[1] == candidate[1] for goal in goals)
+
+
+def _enters_as_voter(state, candidate):
+    return state == ABSENT and candidate != ABSENT and candidate[1] == 1
+
+
+def _free_move(universe, host, state, staged, add_voters, is_primary):
+    """The move toward the declaration that needs no vote to change, or None."""
+    goals = universe.goals[host]
+    if state in goals:
+        return None
+    options = [c for c in _moves(universe, host, state) if not _is_flip(universe, host, state, c, False)]
+    if is_primary:
+        options = [c for c in options if c != ABSENT and c[2] == 1]
+    if not add_voters:
+        options = [c for c in options if not _enters_as_voter(state, c)]
+    if staged:
+        options = [c for c in options if c == ABSENT or c[2] == 0]
+    for goal in goals:
+        if goal in options:
+            return goal
+    # Progress short of the goal: a voter that leaves or stops being electable gets priority 0; a
+    # member to be re-added leaves; a new electable voter enters with priority 0 (staged).
+    for option in options:
+        if option == ABSENT and state != ABSENT and state[0] == LIVE and not universe.compatible(host):
+            return option
+        if option == ABSENT and state != ABSENT and state[0] == NEW and goals == (ABSENT,):
+            return option
+        if ABSENT not in (state, option) and option[0] == state[0] and option[1] == state[1] \
+                and option[2] == 0 and all(goal == ABSENT or goal[2] == 0 for goal in goals):
+            return option
+        if state == ABSENT and option != ABSENT and option[2] == 0 and any(
+                goal != ABSENT and goal[0] == NEW and goal[1] == option[1] for goal in goals):
+            return option
+    return None
+
+
+# Free moves of the members other than the one voting change, by policy: (staged, new voters), where staged
+# keeps every member that would become electable at priority 0 for this step, and new voters is "all" (every
+# new data-bearing voter enters now, as newlyAdded), "fill" (as many as the cap of 7 voters leaves room for,
+# in declared order) or "none".
+POLICIES = tuple((staged, voters) for voters in ("all", "fill", "none") for staged in (False, True))
+
+
+def _fill(states, nxt):
+    """Keep only as many entering voters in ``nxt`` as the cap of voters leaves room for, in order."""
+    entering = [i for i, (before, after) in enumerate(zip(states, nxt)) if _enters_as_voter(before, after)]
+    staying = len([i for i, after in enumerate(nxt) if after != ABSENT and after[1] == 1 and i not in entering])
+    for index in entering[max(0, MAX_VOTERS - staying):]:
+        nxt[index] = ABSENT
+
+
+class _Search:
+    def __init__(self, config, desired, settings, primary, default_wc_set, allow_multiple_arbiters, skip=()):
+        self.universe = _Universe(config, desired, settings, allow_multiple_arbiters)
+        self.name = config["_id"]
+        self.version = int(config.get("version", 1))
+        self.base = {k: v for k, v in config.items() if k not in ("members", "version", "term", "_id")}
+        self.primary = primary.lower() if primary else None
+        self.default_wc_set = default_wc_set
+        self.skip = skip
+        self.refusals = {}
+
+    def _members(self, states):
+        out = []
+        for host, state in zip(self.universe.hosts, states):
+            member = self.universe.member(host, state)
+            if member is not None:
+                out.append(member)
+        return out
+
+    def _done(self, states, dirty):
+        return not dirty and all(state in self.universe.goals[h] for h, state in zip(self.universe.hosts, states))
+
+    def _successors(self, states, members, primary, dirty):
+        """Candidate next states: at most one voting change, the others' free moves by each policy."""
+        universe = self.universe
+        flags = {m["host"] for m in members if m.get("newlyAdded")}
+        flips = [None]
+        for index, (host, state) in enumerate(zip(universe.hosts, states)):
+            for candidate in _moves(universe, host, state):
+                if _is_flip(universe, host, state, candidate, host in flags) and (
+                        len(universe.hosts) <= EXHAUSTIVE_HOSTS or _toward(universe, host, state, candidate)):
+                    flips.append((index, candidate))
+        seen = set()
+        if dirty:
+            # Only fields no rule looks at, or settings, differ: one reconfig with every member as declared.
+            seen.add(tuple(states))
+            yield tuple(states)
+        for flip in flips:
+            for staged, voters in POLICIES + ((None, None),):
+                nxt = list(states)
+                for index, (host, state) in enumerate(zip(universe.hosts, states)):
+                    if flip is not None and index == flip[0]:
+                        nxt[index] = flip[1]
+                    elif staged is not None:
+                        move = _free_move(universe, host, state, staged, voters != "none", host == primary)
+                        if move is not None:
+                            nxt[index] = move
+                if voters == "fill":
+                    _fill(states, nxt)
+                key = tuple(nxt)
+                if key != tuple(states) and key not in seen:
+                    seen.add(key)
+                    yield key
+
+    def _accept(self, old, states, primary):
+        new = stored(old, self._members(states))
+        problems = step_problems(old, new, primary, self.default_wc_set, self.universe.allow_multiple_arbiters,
+                                 self.skip)
+        for rule, member, message in problems:
+            self.refusals.setdefault(rule, (member, message))
+        return None if problems else new
+
+    def run(self):
+        universe = self.universe
+        if not self.default_wc_set and RULE_WRITE_CONCERN not in self.skip and implicit_majority(
+                caught_up(universe.live_members)) != implicit_majority(list(universe.target.values())):
+            # Every step keeps the implicit default write concern, so no path can change it.
+            self.refusals.setdefault(RULE_WRITE_CONCERN, (None, "the implicit default write concern would change"))
+            return None
+        start = tuple(universe.live_state(h) if h in universe.live else ABSENT for h in universe.hosts)
+        live_members = [dict(m) for m in universe.live_members]
+        dirty = bool(settings_differences(universe.settings, universe.wanted_settings)) or any(
+            h in universe.target and member_differences(universe.live[h], universe.target[h])
+            for h in universe.live)
+        counter = itertools.count()
+        # node: (states, primary, dirty); cost: (reconfigs, step-downs)
+        frontier = [(self._priority(0, 0, start), next(counter), start, self.primary, dirty, live_members, None)]
+        best = {}
+        parents = {}
+        expansions = 0
+        while frontier:
+            (_f, neg_reconfigs, stepdowns), _tie, states, primary, dirty, members, parent = heapq.heappop(frontier)
+            cost = (-neg_reconfigs, stepdowns)
+            key = (states, primary, dirty)
+            if key in best:
+                continue
+            best[key] = cost
+            parents[key] = parent
+            if self._done(states, dirty):
+                return self._path(key, parents)
+            expansions += 1
+            if expansions > MAX_EXPANSIONS:
+                raise PlanError("internal: no plan after searching %d configs" % MAX_EXPANSIONS)
+            for nxt in self._successors(states, members, primary, dirty):
+                accepted = self._accept(members, nxt, primary)
+                if accepted is None:
+                    continue
+                after = caught_up(accepted)
+                node = (nxt, primary, False)
+                if node not in best:
+                    heapq.heappush(frontier, (self._priority(cost[0] + 1, cost[1], nxt), next(counter), nxt, primary,
+                                              False, after, ("reconfig", key, members, accepted)))
+            if primary is not None and self._must_step_down(states, primary):
+                heir = successor(members, primary)
+                if heir is not None:
+                    node = (states, heir, dirty)
+                    if node not in best:
+                        heapq.heappush(frontier, (self._priority(cost[0], cost[1] + 1, states), next(counter), states,
+                                                  heir, dirty, members, ("step_down", key, primary, heir)))
+                else:
+                    self.refusals.setdefault("no-successor", (primary, "no other member could take over"))
+        return None
+
+    def _estimate(self, states):
+        """A lower bound of the reconfigs left: every member whose vote must flip needs a step of its own
+        (a new data-bearing voter enters as newlyAdded, without one)."""
+        flips = 0
+        for host, state in zip(self.universe.hosts, states):
+            goals = self.universe.goals[host]
+            if state in goals:
+                continue
+            voting = state != ABSENT and state[1] == 1
+            goal = goals[0]
+            wants_vote = goal != ABSENT and goal[1] == 1
+            arbiter = goal != ABSENT and self.universe.target[host]["arbiterOnly"]
+            if voting and (not wants_vote or (state[0] == LIVE and not self.universe.compatible(host))):
+                flips += 1  # leaves the voters (to stay out, or to come back as a new member)
+            elif not voting and wants_vote and (state != ABSENT or arbiter):
+                flips += 1
+            elif voting and wants_vote and arbiter:
+                flips += 1
+        return flips
+
+    def _priority(self, reconfigs, stepdowns, states):
+        # A*: fewest reconfigs (bound included) first, then the deepest node, then fewest step-downs.
+        return (reconfigs + self._estimate(states), -reconfigs, stepdowns)
+
+    def _must_step_down(self, states, primary):
+        index = self.universe.hosts.index(primary) if primary in self.universe.hosts else None
+        if index is None:
+            return False
+        goals = self.universe.goals[primary]
+        state = states[index]
+        return not any(goal != ABSENT and goal[0] == state[0] and goal[2] == 1 for goal in goals)
+
+    def _path(self, key, parents):
+        moves = []
+        while parents.get(key) is not None:
+            move = parents[key]
+            moves.append(move)
+            key = move[1]
+        moves.reverse()
+        steps = []
+        version = self.version
+        settings = dict(self.universe.settings)
+        settings.update(self.universe.wanted_settings)
+        for move in moves:
+            if move[0] == "step_down":
+                steps.append({"action": "step_down", "member": move[2],
+                              "reasons": ["%s is primary and is removed or cannot be primary in the declared set; "
+                                          "%s is expected to take over" % (move[2], move[3])]})
+                continue
+            _kind, _key, old, new = move
+            base = dict(self.base)
+            base["settings"] = settings
+            version += 1
+            document = config_document(self.name, version, new, None, base)
+            steps.append({"action": "reconfig", "config": document,
+                          "reasons": _reasons(old, new, self.universe.settings, self.universe.wanted_settings,
+                                              first=not any(s["action"] == "reconfig" for s in steps))})
+            if any(m.get("newlyAdded") for m in new):
+                version += len([m for m in new if m.get("newlyAdded")])  # the primary's automatic reconfigs
+        return steps
+
+
+def _reasons(old, new, live_settings, wanted_settings, first):
+    reasons = []
+    before = {m["host"]: m for m in old}
+    after = {m["host"]: m for m in new}
+    for host in before:
+        if host not in after:
+            reasons.append("remove %s" % host)
+    for host, member in after.items():
+        previous = before.get(host)
+        if previous is None:
+            extra = " (arbiter)" if member["arbiterOnly"] else ""
+            reasons.append("add %s%s" % (host, extra))
+            continue
+        changed = sorted(member_differences(previous, member))
+        if changed:
+            reasons.append("%s: %s" % (host, ", ".join("%s %r -> %r" % (f, previous.get(f), member.get(f))
+                                                      for f in changed)))
+    if first:
+        changes = sorted(settings_differences(live_settings, wanted_settings).items())
+        if changes:
+            reasons.append("settings: %s" % ", ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in changes))
+    return reasons or ["no change"]
 
 
 def plan(config, desired, settings=None, primary=None, default_wc_set=False, allow_multiple_arbiters=False):
@@ -348,37 +601,56 @@ def plan(config, desired, settings=None, primary=None, default_wc_set=False, all
     ``desired`` comes from replicaset_config.desired_members. Each step is a dict:
     ``{"action": "reconfig", "config": <document>, "reasons": [...]}`` or
     ``{"action": "step_down", "member": host, "reasons": [...]}``. An empty list means
-    nothing to do. Raises PlanError when no safe path exists.
+    nothing to do. The steps are a shortest sequence (fewest reconfigs, then fewest
+    step-downs) of which mongod accepts every one. Raises PlanError, naming the rule
+    that blocks, when no such sequence exists.
     """
-    settings = settings or {}
-    state = _State(config, primary, allow_multiple_arbiters)
-    steps = []
-    for _round in range(MAX_STEPS):
-        _simulate_catch_up(state)
-        if _is_done(state, desired, settings):
-            return steps
-        members, new_settings, reasons = _next_reconfig(state, desired, settings, default_wc_set)
-        if members is None:
-            # Only the primary is left to change: it steps down first.
-            old_primary = state.primary
-            if not _primary_must_step_down(state, desired):
-                raise PlanError("internal: no step reaches the declared members from config version %d"
-                                % state.version)
-            successor = _elect(state, old_primary)
-            if successor is None:
-                raise PlanError("the primary %s must step down before it is removed or made unelectable, but no "
-                                "other member could take over" % old_primary)
-            steps.append({"action": "step_down", "member": old_primary,
-                          "reasons": ["%s is primary and is removed or cannot be primary in the declared set"
-                                      % old_primary]})
-            state.primary = successor
-            continue
-        doc = state.document(members, new_settings)
-        steps.append({"action": "reconfig", "config": doc, "reasons": reasons})
-        state.members = _as_after_step(members, {m["_id"] for m in state.members})
-        state.settings = new_settings
-        state.version += 1
-    raise PlanError("internal: no plan within %d steps" % MAX_STEPS)
+    args = (config, desired, settings or {}, primary, default_wc_set, allow_multiple_arbiters)
+    search = _Search(*args)
+    steps = search.run()
+    if steps is not None:
+        return steps
+    raise _explain(search, args)
+
+
+def _explain(search, args):
+    """The PlanError for a declaration no path reaches: the rule that blocks, and what would unblock it."""
+    config, desired, settings, primary, default_wc_set, allow_multiple_arbiters = args
+    live = [full_member(m) for m in config["members"]]
+    if not default_wc_set:
+        relaxed = _Search(config, desired, settings, primary, True, allow_multiple_arbiters).run()
+        if relaxed is not None:
+            return WriteConcernRuleError(_write_concern_message(live, desired))
+    for rule, advice in ((RULE_PSA, "give the new secondary priority 0 first, or add another data-bearing voter"),
+                         (RULE_ONE_VOTE, "add a temporary voting member")):
+        relaxed = _Search(config, desired, settings, primary, True, allow_multiple_arbiters, skip=(rule,)).run()
+        if relaxed is not None:
+            member, message = search.refusals.get(rule, (None, rule))
+            return PlanError("no sequence of reconfigs that mongod accepts reaches the declared members: %s; to "
+                             "unblock it, %s" % (message, advice))
+    if "no-successor" in search.refusals:
+        member, _message = search.refusals["no-successor"]
+        return PlanError("the primary %s must step down before it is removed or made unelectable, but no other member "
+                         "could take over: declare another electable voting member first" % member)
+    shown = "; ".join(message for _member, message in search.refusals.values()) or "no step is possible"
+    return PlanError("no sequence of reconfigs that mongod accepts reaches the declared members (%s). If the set has "
+                     "lost its majority, force: true reconfigures from a surviving member" % shown)
+
+
+def _write_concern_message(live, desired):
+    def describe(members):
+        voting = [m for m in members if m["votes"]]
+        arbiters = [m["host"] for m in voting if m["arbiterOnly"]]
+        writable = len(voting) - len(arbiters)
+        wc = "w:majority" if implicit_majority(members) else "w:1"
+        if arbiters:
+            return "%s (%d voters, %d of them data-bearing, arbiter %s)" % (wc, len(voting), writable,
+                                                                          ", ".join(arbiters))
+        return "%s (no arbiter)" % wc
+    return ("reaching the declared members changes the set's implicit default write concern from %s to %s, or "
+            "passes through a config that does, which mongod refuses until a cluster-wide default write concern is "
+            "set (setDefaultRWConcern): set default_write_concern (replicaset_default_write_concern in the role), "
+            "for example {w: majority}, and run again" % (describe(live), describe(desired)))
 
 
 def initial_config(name, desired, settings=None):
