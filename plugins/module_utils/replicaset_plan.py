@@ -360,6 +360,19 @@ def _free_move(universe, host, state, staged, add_voters, is_primary):
         options = [c for c in options if c != ABSENT and c[2] == 1]
     if not add_voters:
         options = [c for c in options if not _enters_as_voter(state, c)]
+    if staged == "helper":
+        # Electable for now: a new data-bearing voter, or a passive voter that stays or leaves later.
+        helpers = [c for c in options if c != ABSENT and c[2] == 1 and (
+            _enters_as_voter(state, c) or (state != ABSENT and c[0] == state[0] and c[1] == state[1] == 1))]
+        if helpers:
+            return helpers[0]
+        staged = False
+    if staged == "readd":
+        goal = goals[0]
+        if state != ABSENT and state[0] == LIVE and state[1] == 0 and goal != ABSENT and goal[1] == 1 \
+                and ABSENT in options:
+            return ABSENT
+        staged = False
     if staged:
         options = [c for c in options if c == ABSENT or c[2] == 0]
     for goal in goals:
@@ -385,7 +398,14 @@ def _free_move(universe, host, state, staged, add_voters, is_primary):
 # keeps every member that would become electable at priority 0 for this step, and new voters is "all" (every
 # new data-bearing voter enters now, as newlyAdded), "fill" (as many as the cap of 7 voters leaves room for,
 # in declared order) or "none".
-POLICIES = tuple((staged, voters) for voters in ("all", "fill", "none") for staged in (False, True))
+POLICIES = tuple((staged, voters) for voters in ("all", "fill", "none") for staged in (False, True)) + (
+    # New data-bearing voters enter electable even where declared with priority 0: one of them can take
+    # over from a primary that must step down, and gets its declared priority later.
+    ("helper", "all"),
+    # A non-voter that is to vote leaves now and comes back as a new member (entering as newlyAdded, so
+    # without a voting change of its own).
+    ("readd", "all"),
+)
 
 
 def _fill(states, nxt):
@@ -510,24 +530,26 @@ class _Search:
         return None
 
     def _estimate(self, states):
-        """A lower bound of the reconfigs left: every member whose vote must flip needs a step of its own
-        (a new data-bearing voter enters as newlyAdded, without one)."""
+        """A lower bound of the reconfigs left (A*'s heuristic, never more than the truth): a member that
+        votes now and must stop (to leave, to stop voting, or to come back as a new member) needs a step of
+        its own, and so does an arbiter to be added; one step at least while anything differs. A non-voter
+        that is to vote may be removed and added again (entering as newlyAdded), so it is not counted."""
         flips = 0
+        pending = False
         for host, state in zip(self.universe.hosts, states):
             goals = self.universe.goals[host]
             if state in goals:
                 continue
-            voting = state != ABSENT and state[1] == 1
+            pending = True
             goal = goals[0]
+            voting = state != ABSENT and state[1] == 1
             wants_vote = goal != ABSENT and goal[1] == 1
             arbiter = goal != ABSENT and self.universe.target[host]["arbiterOnly"]
             if voting and (not wants_vote or (state[0] == LIVE and not self.universe.compatible(host))):
-                flips += 1  # leaves the voters (to stay out, or to come back as a new member)
-            elif not voting and wants_vote and (state != ABSENT or arbiter):
                 flips += 1
-            elif voting and wants_vote and arbiter:
+            elif arbiter and state == ABSENT:
                 flips += 1
-        return flips
+        return max(flips, 1 if pending else 0)
 
     def _priority(self, reconfigs, stepdowns, states):
         # A*: fewest reconfigs (bound included) first, then the deepest node, then fewest step-downs.

@@ -8,7 +8,6 @@ planner is driven the way the module drives it: plan, execute the first step,
 read the config again, plan again.
 """
 
-import copy
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,131 +26,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_plan imp
     plan,
 )
 
-
-class Refused(AssertionError):
-    pass
-
-
-def _voting(members):
-    return {m["_id"] for m in members if m["votes"] == 1 and not m.get("newlyAdded")}
-
-
-def _electable(m):
-    return (m["priority"] > 0 and not m["arbiterOnly"] and m["votes"] == 1 and not m["hidden"]
-            and not m["secondaryDelaySecs"] and m["buildIndexes"] and not m.get("newlyAdded"))
-
-
-class ServerModel:
-    """A replica set as mongod keeps it, for checking plans."""
-
-    def __init__(self, members, primary, settings=None, default_wc_set=False):
-        self.config = {"_id": "rs0", "version": 5, "term": 2, "protocolVersion": 1,
-                       "members": [full_member(m) for m in members],
-                       "settings": dict(settings or {"chainingAllowed": True})}
-        self.primary = primary
-        self.default_wc_set = default_wc_set
-
-    def _check_member(self, m):
-        if m["arbiterOnly"]:
-            if m["votes"] != 1:
-                raise Refused("arbiter must vote")
-            if m["priority"] != 0:
-                raise Refused("arbiter priority")
-            if m["tags"]:
-                raise Refused("tags on arbiter")
-        if m["priority"] != 0 and (m["votes"] == 0 or m["hidden"] or m["secondaryDelaySecs"]
-                                   or not m["buildIndexes"]):
-            raise Refused("priority must be 0 for %s" % m["host"])
-
-    def reconfig(self, document):
-        old = self.config["members"]
-        if document["version"] != self.config["version"] + 1:
-            raise Refused("version %s after %s" % (document["version"], self.config["version"]))
-        if any("newlyAdded" in m for m in document["members"]):
-            raise Refused("user-supplied newlyAdded")
-        old_by_id = {m["_id"]: m for m in old}
-        old_by_host = {m["host"]: m for m in old}
-        new = []
-        for given_member in document["members"]:
-            m = full_member(given_member)
-            self._check_member(m)
-            before = old_by_id.get(m["_id"])
-            if m["host"] in old_by_host and old_by_host[m["host"]]["_id"] != m["_id"]:
-                raise Refused("host %s with a different _id" % m["host"])
-            if before is not None and before["host"] == m["host"]:
-                for field in ("arbiterOnly", "buildIndexes"):
-                    if before[field] != m[field]:
-                        raise Refused("%s changed on %s" % (field, m["host"]))
-                if before.get("newlyAdded"):
-                    m["newlyAdded"] = True
-            elif m["votes"] == 1 and not m["arbiterOnly"]:
-                m["newlyAdded"] = True
-            new.append(m)
-        hosts = [m["host"] for m in new]
-        ids = [m["_id"] for m in new]
-        if len(set(hosts)) != len(hosts) or len(set(ids)) != len(ids):
-            raise Refused("duplicate host or _id")
-        if not 1 <= len(new) <= 50:
-            raise Refused("member count")
-        if not 1 <= len(_voting(new)) <= 7:
-            raise Refused("%d voters" % len(_voting(new)))
-        if not any(m["priority"] > 0 and not m["arbiterOnly"] for m in new):
-            raise Refused("no electable member")
-        if len(_voting(old) ^ _voting(new)) > 1:
-            raise Refused("more than one voting change: %s" % sorted(_voting(old) ^ _voting(new)))
-        writable_old = len([m for m in old if m["_id"] in _voting(old) and not m["arbiterOnly"]])
-        majority_old = len(_voting(old)) // 2 + 1
-        voting_new = [m for m in new if m["_id"] in _voting(new)]
-        psa = len(voting_new) == 3 and len([m for m in voting_new if m["arbiterOnly"]]) == 1
-        if writable_old < majority_old and psa and len([m for m in new if _electable(m)]) > 1:
-            raise Refused("PSA rule")
-        if not self.default_wc_set and self._implicit_majority(old) != self._implicit_majority(new):
-            raise Refused("implicit default write concern changes")
-        primary = next((m for m in new if m["host"] == self.primary), None)
-        if primary is None or not _electable(primary):
-            raise Refused("NodeNotElectable: primary %s" % self.primary)
-        self.config = {"_id": "rs0", "version": document["version"], "term": 2, "protocolVersion": 1,
-                       "members": new, "settings": dict(document.get("settings") or {})}
-
-    @staticmethod
-    def _implicit_majority(members):
-        if not any(m["arbiterOnly"] for m in members):
-            return True
-        voting = _voting(members)
-        writable = len([m for m in members if m["_id"] in voting and not m["arbiterOnly"]])
-        return writable > len(voting) // 2 + 1
-
-    def catch_up(self):
-        if any(m.get("newlyAdded") for m in self.config["members"]):
-            for m in self.config["members"]:
-                m.pop("newlyAdded", None)
-            self.config["version"] += 1
-
-    def step_down(self, member, choose):
-        if member != self.primary:
-            raise Refused("step-down of %s, which is not primary" % member)
-        candidates = [m["host"] for m in self.config["members"] if _electable(m) and m["host"] != member]
-        if not candidates:
-            raise Refused("no member could take over")
-        self.primary = choose(candidates)
-
-
-def converge(server, desired, settings=None, choose=lambda hosts: hosts[0]):
-    """Drive the planner as the module does; return every step executed."""
-    executed = []
-    for _attempt in range(60):
-        server.catch_up()
-        steps = plan(copy.deepcopy(server.config), desired, settings or {}, server.primary,
-                     default_wc_set=server.default_wc_set)
-        if not steps:
-            return executed
-        step = steps[0]
-        if step["action"] == "step_down":
-            server.step_down(step["member"], choose)
-        else:
-            server.reconfig(step["config"])
-        executed.append(step)
-    raise AssertionError("no convergence after 60 steps")
+from mongod_model import ServerModel, converge, electable as _electable
 
 
 def members(*specs):
