@@ -118,12 +118,14 @@ class Problem(object):
 class ConfigError(Exception):
     """A declaration or config that mongod would reject; the message names the member and the rule.
 
-    ``problems`` holds every :class:`Problem` found (empty when raised with a message only).
+    ``problems`` holds every :class:`Problem` found (empty when raised with a message only) and
+    ``messages`` each one's text, as joined in the message.
     """
 
-    def __init__(self, message, problems=()):
+    def __init__(self, message, problems=(), messages=None):
         Exception.__init__(self, message)
         self.problems = list(problems)
+        self.messages = list(messages) if messages is not None else [message]
 
 
 class Declaration(object):
@@ -147,7 +149,8 @@ class Declaration(object):
         return [p.render(label=self.label, group=group) for p in self.problems]
 
     def error(self, prefix=""):
-        return ConfigError(prefix + "; ".join(self.messages()), self.problems)
+        messages = self.messages()
+        return ConfigError(prefix + "; ".join(messages), self.problems, messages)
 
 
 class _Raw(object):
@@ -520,6 +523,8 @@ def set_problems(members, allow_multiple_arbiters=False, odd_voters=False, index
         else:
             first[key] = position
     hosted = [m for m in members if m["host"] is not None]
+    repeated = [m["host"].lower() for m in hosted]
+    first_hosts = {h for h in repeated if repeated.count(h) > 1}  # already reported as duplicate-host
     local = [indexes[p] for p, m in enumerate(members) if m["host"] is not None and is_localhost(m["host"])]
     if local and len(local) != len(hosted):
         add("localhost-mix", "{set} mixes localhost addresses ({members}) with others; mongod requires all members "
@@ -549,7 +554,7 @@ def set_problems(members, allow_multiple_arbiters=False, odd_voters=False, index
             "as %s (%s); these differ: {members}", (members[0]["host"] or "the first member",
                                                     ", ".join(names[0]) or "none"),
             differing, option="horizons")
-    else:
+    elif any(m.get("horizons") for m in members):
         counts = {}
         for position, member in enumerate(members):
             hosts = [member["host"]] if member["host"] is not None else []
@@ -557,7 +562,7 @@ def set_problems(members, allow_multiple_arbiters=False, odd_voters=False, index
                 canonical = address_problems(address)[0] or address
                 counts.setdefault(canonical, []).append(indexes[position])
         for address in sorted(counts):
-            if len(counts[address]) > 1 and len(set(counts[address])) > 1:
+            if len(counts[address]) > 1 and len(set(counts[address])) > 1 and address not in first_hosts:
                 add("horizon-duplicate", "{set}: %s appears more than once across the members' hosts and "
                     "{horizons} ({members})", (address,), sorted(set(counts[address])), option="horizons")
     return found
@@ -571,7 +576,8 @@ def validate_members(members, what="the declared set", allow_multiple_arbiters=F
     found = set_problems(members, allow_multiple_arbiters=allow_multiple_arbiters)
     if found:
         labels = [m["host"] for m in members]
-        raise ConfigError("; ".join(p.render(label=lambda i: labels[i], group=what) for p in found), found)
+        messages = [p.render(label=lambda i: labels[i], group=what) for p in found]
+        raise ConfigError("; ".join(messages), found, messages)
 
 
 # ---------------------------------------------------------------- settings and options
