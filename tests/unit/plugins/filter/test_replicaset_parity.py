@@ -93,7 +93,8 @@ def test_preflight_and_module_agree(replicaset_filters, data, case):
     hostvars, hosts = {}, []
     for index, (name, port, options) in enumerate(members):
         host = "h%d" % index
-        variables = {"replicaset_member_host": name, "replicaset_member_port": data.draw(st.sampled_from([port, str(port)]))}
+        spelled_port = data.draw(st.sampled_from([port, str(port)]))
+        variables = {"replicaset_member_host": name, "replicaset_member_port": spelled_port}
         for option, value in options.items():
             variables["replicaset_member_" + option] = _inventory_value(data.draw, value)
         hostvars[host] = variables

@@ -200,7 +200,8 @@ def test_desired_members_and_settings_raise_every_problem_too():
 
 def test_a_valid_declaration_passes_whole():
     members, settings = desired_declaration(params(
-        [{"host": "db1", "tags": {"dc": "a"}}, {"host": "db2", "tags": {"dc": "b"}}, {"host": "arb", "arbiter_only": True}],
+        [{"host": "db1", "tags": {"dc": "a"}}, {"host": "db2", "tags": {"dc": "b"}},
+         {"host": "arb", "arbiter_only": True}],
         settings={"get_last_error_modes": {"two_dcs": {"dc": 2}}, "chaining_allowed": False},
         default_write_concern={"w": "two_dcs", "wtimeout": 0, "j": True}))
     assert [m["host"] for m in members] == ["db1:27017", "db2:27017", "arb:27017"]
