@@ -24,8 +24,8 @@ def test_bad_parameters_change_nothing_on_a_live_set(mongosim_cluster, run_playb
     cluster = mongosim_cluster(3, initiate=True)
     before = live_config(cluster)
     members = [{"host": h} for h in cluster.hosts]
-    for what, options, words, option in BAD:
-        options = dict(options)
+    for what, given, words, option in BAD:
+        options = dict(given)
         declared = members
         if options.pop("members", None) == "SPACE":
             host, port = cluster.hosts[2].rsplit(":", 1)

@@ -108,3 +108,13 @@ def test_every_variable_name_translates():
     assert schema.variable_name("port", "mongod_port") == "mongod_port"
     assert schema.variable_name("wait_timeout") == "replicaset_wait_timeout"
     assert schema.variable_name("members") == "members"
+
+
+def test_role_descriptions_are_text():
+    def walk(options):
+        for name, option in options.items():
+            description = option["description"]
+            items = description if isinstance(description, list) else [description]
+            assert all(isinstance(item, str) for item in items), name
+            walk(option.get("options") or {})
+    walk(ROLE_SPEC)
