@@ -14,6 +14,7 @@ options. These filters read those variables from ``hostvars`` so that
 * ``replicaset_member_problems`` lists every rule the declaration breaks, each
   message naming the host, the variable and the valid values, so a preflight
   check (ansible.builtin.assert) can stop before any host is touched;
+* ``replicaset_declaration`` gives all of the above from one read of hostvars;
 * ``replicaset_preferred_host`` picks the host to initiate from: the electable
   member with the highest priority;
 * ``replicaset_restart_order`` orders hosts for a rolling restart: every member
@@ -147,6 +148,7 @@ def replicaset_members(hostvars, hosts, default_port=DEFAULT_PORT):
     """
     hosts = list(hosts)
     members, port_variables = _read(hostvars, hosts, default_port)
+    port_variables = [PORT.variable if v == "default_port" else v for v in port_variables]
     decl = check_declaration(members, default_port=default_port)
     # A value that cannot be read is an error here; whole-set rules are preflight's and the module's.
     unreadable = [p for p in decl.problems if p.member is not None]
@@ -166,10 +168,22 @@ def replicaset_member_addresses(hostvars, hosts, default_port=DEFAULT_PORT):
 def _render(problem, hosts, port_variables, group="the replica-set group"):
     def name(option, member):
         port_variable = port_variables[member] if port_variables and member is not None else None
-        if port_variable == "default_port":
-            port_variable = PORT.variable
         return variable_name(option, port_variable)
     return problem.render(name=name, label=lambda index: hosts[index], group=group, noun="host")
+
+
+def _preflight(hostvars, hosts, default_port, allow_multiple_arbiters, settings, default_write_concern,
+               wait_timeout, step_down_secs):
+    """Read the inventory once and ask the rule book, with the preflight's odd-voters policy."""
+    members, port_variables = _read(hostvars, hosts, default_port)
+    decl = check_declaration(
+        members, settings=_settings(settings or None), default_write_concern=_write_concern(default_write_concern),
+        wait_timeout=None if wait_timeout is None else _convert("int", wait_timeout),
+        step_down_secs=None if step_down_secs is None else _convert("int", step_down_secs),
+        default_port=default_port, allow_multiple_arbiters=_convert("bool", allow_multiple_arbiters),
+        odd_voters=True)
+    port_variables = [PORT.variable if v == "default_port" else v for v in port_variables]
+    return members, port_variables, decl
 
 
 def replicaset_member_problems(hostvars, hosts, group="the replica-set group", default_port=DEFAULT_PORT,
@@ -180,16 +194,11 @@ def replicaset_member_problems(hostvars, hosts, group="the replica-set group", d
     An empty list means the declaration is valid. The rules are the module's own
     (replicaset_config.check_declaration, with the preflight's policy of an odd number of voters);
     this filter only reads the inventory, converts types as the module would, and names each
-    problem by host and variable. ``details`` returns dicts (host, variable, kind, message) instead.
+    problem by host and variable. ``details`` returns dicts (host, hosts, variable, kind, message).
     """
     hosts = list(hosts)
-    members, port_variables = _read(hostvars, hosts, default_port)
-    decl = check_declaration(
-        members, settings=_settings(settings or None), default_write_concern=_write_concern(default_write_concern),
-        wait_timeout=None if wait_timeout is None else _convert("int", wait_timeout),
-        step_down_secs=None if step_down_secs is None else _convert("int", step_down_secs),
-        default_port=default_port, allow_multiple_arbiters=_convert("bool", allow_multiple_arbiters),
-        odd_voters=True)
+    members, port_variables, decl = _preflight(hostvars, hosts, default_port, allow_multiple_arbiters, settings,
+                                               default_write_concern, wait_timeout, step_down_secs)
     messages = [_render(p, hosts, port_variables, group) for p in decl.problems]
     if not details:
         return messages
@@ -204,6 +213,19 @@ def replicaset_member_problems(hostvars, hosts, group="the replica-set group", d
     return out
 
 
+def _preferred(hosts, decl):
+    """The host whose member can become primary with the highest priority (ties: the first), or None."""
+    broken = {p.member for p in decl.problems if p.member is not None}
+    best, best_priority = None, 0
+    for index, host in enumerate(hosts):
+        candidate = decl.members[index]
+        if index in broken or candidate["host"] is None or not can_become_primary(candidate):
+            continue
+        if candidate["priority"] > best_priority:
+            best, best_priority = host, candidate["priority"]
+    return best
+
+
 def replicaset_preferred_host(hostvars, hosts, default_port=DEFAULT_PORT):
     """The host to initiate the set from: the member that can become primary with the highest priority.
 
@@ -212,17 +234,29 @@ def replicaset_preferred_host(hostvars, hosts, default_port=DEFAULT_PORT):
     to the first host. Returns None when no member can become primary.
     """
     hosts = list(hosts)
-    members, _ports = _read(hostvars, hosts, default_port)
-    best, best_priority = None, 0
-    for host, member in zip(hosts, members):
-        decl = check_declaration([member], default_port=default_port)
-        if not decl.members or decl.members[0]["host"] is None or any(
-                p.member is not None for p in decl.problems):
-            continue
-        candidate = decl.members[0]
-        if can_become_primary(candidate) and candidate["priority"] > best_priority:
-            best, best_priority = host, candidate["priority"]
-    return best
+    _members, decl = _declaration(hostvars, hosts, default_port)
+    return _preferred(hosts, decl)
+
+
+def replicaset_declaration(hostvars, hosts, group="the replica-set group", default_port=DEFAULT_PORT,
+                           allow_multiple_arbiters=False, settings=None, default_write_concern=None,
+                           wait_timeout=None, step_down_secs=None):
+    """Everything the role needs from the inventory, from one read of each host's variables.
+
+    A dict: ``members`` (for the module, as replicaset_members gives them), ``addresses`` (as
+    replicaset_member_addresses), ``preferred_host`` (as replicaset_preferred_host) and ``problems``
+    (as replicaset_member_problems). The role's preflight keeps it as a fact, so later tasks need not
+    read hostvars again.
+    """
+    hosts = list(hosts)
+    members, port_variables, decl = _preflight(hostvars, hosts, default_port, allow_multiple_arbiters, settings,
+                                               default_write_concern, wait_timeout, step_down_secs)
+    return {
+        "members": [_module_member(m) for m in members],
+        "addresses": {host: decl.members[i]["host"] or _address(members[i]) for i, host in enumerate(hosts)},
+        "preferred_host": _preferred(hosts, decl),
+        "problems": [_render(p, hosts, port_variables, group) for p in decl.problems],
+    }
 
 
 def replicaset_restart_order(hosts, states):
@@ -321,6 +355,7 @@ class FilterModule:
             "replicaset_members": replicaset_members,
             "replicaset_member_addresses": replicaset_member_addresses,
             "replicaset_member_problems": replicaset_member_problems,
+            "replicaset_declaration": replicaset_declaration,
             "replicaset_restart_order": replicaset_restart_order,
             "replicaset_preferred_host": replicaset_preferred_host,
             "replicaset_status_table": replicaset_status_table,

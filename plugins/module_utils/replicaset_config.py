@@ -459,9 +459,8 @@ def _inventory_address(decl, index, name, port):
         shown = host.lower()
     rule = _port_rule(port)
     if rule:
-        decl.add("port", "{port} %s (1 to 65535), got %%s" % ("must be a number" if "number" in rule else
-                                                               "is out of range"),
-                 port, member=index, option="port")
+        shown = "must be a number" if "number" in rule else "is out of range"
+        decl.add("port", "{port} %s (1 to 65535), got %%s" % shown, port, member=index, option="port")
         return None, None
     return "%s:%d" % (shown, port), None
 

@@ -30,7 +30,8 @@ def test_bad_parameters_change_nothing_on_a_live_set(mongosim_cluster, run_playb
         if options.pop("members", None) == "SPACE":
             host, port = cluster.hosts[2].rsplit(":", 1)
             declared = members[:2] + [{"host": "%s :%s" % (host, port)}]
-        bad = task(cluster, declared, **options)
+        bad = task(cluster, declared)
+        bad["quorum.mongodb.replicaset"].update(options)
         failed = run_playbook([bad], expect_failure=True).results[0]
         assert words in failed["msg"], "%s: %s" % (what, failed["msg"])
         assert option in failed["msg"], "%s: %s" % (what, failed["msg"])

@@ -280,7 +280,37 @@ def test_preferred_host_is_none_without_electable_member(replicaset_filters):
 def test_filter_module_exports_every_filter(replicaset_filters):
     exported = replicaset_filters.FilterModule().filters()
     assert set(exported) == {"replicaset_members", "replicaset_member_addresses", "replicaset_member_problems",
-                             "replicaset_restart_order", "replicaset_preferred_host", "replicaset_status_table"}
+                             "replicaset_restart_order", "replicaset_preferred_host", "replicaset_status_table",
+                             "replicaset_declaration"}
+
+
+class CountingHostvars(dict):
+    """hostvars that count how often each host's variables are looked up (each lookup is costly in Ansible)."""
+
+    def __init__(self, *args):
+        dict.__init__(self, *args)
+        self.reads = {}
+
+    def __getitem__(self, host):
+        self.reads[host] = self.reads.get(host, 0) + 1
+        return dict.__getitem__(self, host)
+
+
+def test_declaration_gives_everything_from_one_read_per_host(replicaset_filters):
+    plain = {"DB1": {"replicaset_member_priority": 3}, "db2": {"replicaset_member_port": "27018"},
+             "arb": {"replicaset_member_arbiter_only": "yes"}}
+    hostvars = CountingHostvars(plain)
+    hosts = list(plain)
+    found = replicaset_filters.replicaset_declaration(hostvars, hosts, group="g",
+                                                      settings={"heartbeat_timeout_secs": 0})
+    assert hostvars.reads == {host: 1 for host in hosts}
+    assert found["members"] == replicaset_filters.replicaset_members(plain, hosts)
+    assert found["addresses"] == replicaset_filters.replicaset_member_addresses(plain, hosts)
+    assert found["addresses"]["DB1"] == "db1:27017"
+    assert found["preferred_host"] == replicaset_filters.replicaset_preferred_host(plain, hosts) == "DB1"
+    assert found["problems"] == replicaset_filters.replicaset_member_problems(
+        plain, hosts, group="g", settings={"heartbeat_timeout_secs": 0})
+    assert found["problems"] == ["replicaset_settings.heartbeat_timeout_secs must be at least 1, got 0"]
 
 
 # ---------------------------------------------------------------- status table

@@ -76,8 +76,8 @@ CORPUS = [
 
 @pytest.mark.parametrize("hostvars, kwargs, host, variable, words", [c[1:] for c in CORPUS],
                          ids=[c[0] for c in CORPUS])
-def test_bad_inventory_is_refused_naming_host_and_variable(replicaset_filters, hostvars, kwargs, host, variable,
-                                                            words):
+def test_bad_inventory_is_refused_naming_host_and_variable(replicaset_filters, hostvars, kwargs, host,
+                                                           variable, words):
     found = replicaset_filters.replicaset_member_problems(hostvars, list(hostvars), group="mongodb_replicaset",
                                                           **kwargs)
     matching = [m for m in found if words in m]
