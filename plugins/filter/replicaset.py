@@ -14,12 +14,18 @@ options. These filters read those variables from ``hostvars`` so that
 * ``replicaset_member_problems`` lists every rule the declaration breaks, each
   message naming the host, the variable and the valid values, so a preflight
   check (ansible.builtin.assert) can stop before any host is touched;
+* ``replicaset_declaration`` gives all of the above from one read of hostvars;
 * ``replicaset_preferred_host`` picks the host to initiate from: the electable
   member with the highest priority;
 * ``replicaset_restart_order`` orders hosts for a rolling restart: every member
   that is not primary first, the primary last;
 * ``replicaset_status_table`` turns quorum.mongodb.replicaset_info's result into
   the member table that playbooks/status.yml prints.
+
+The rules a declaration must satisfy are not here: they are the module's rule
+book (plugins/module_utils/replicaset_config.py, check_declaration) and the
+option table (replicaset_schema.py); these filters read the inventory once per
+call, convert types as the module would and name problems by host and variable.
 
 They are pure functions of their arguments (no connection, no I/O) and are
 unit-tested in tests/unit/plugins/filter/.
@@ -28,89 +34,40 @@ unit-tested in tests/unit/plugins/filter/.
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+from ansible.module_utils.common.validation import check_type_bool, check_type_dict, check_type_float, check_type_int
+
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
+    can_become_primary,
+    check_declaration,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_schema import (
+    MEMBER_SCHEMA,
+    PORT,
+    SETTING,
+    WRITE_CONCERN_KEY,
+    variable_name,
+)
 
 DEFAULT_PORT = 27017
-MAX_MEMBERS = 50
-MAX_VOTING_MEMBERS = 7
-MAX_PRIORITY = 1000
-MAX_SECONDARY_DELAY_SECS = 31622400
 
-# Per-host variable -> module option. Only options a host sets are passed on,
-# so the module (and the server) apply their own defaults to the rest.
-MEMBER_VARIABLES = (
-    ("replicaset_member_priority", "priority"),
-    ("replicaset_member_votes", "votes"),
-    ("replicaset_member_hidden", "hidden"),
-    ("replicaset_member_arbiter_only", "arbiter_only"),
-    ("replicaset_member_build_indexes", "build_indexes"),
-    ("replicaset_member_secondary_delay_secs", "secondary_delay_secs"),
-    ("replicaset_member_tags", "tags"),
-    ("replicaset_member_horizons", "horizons"),
-)
-VARIABLE_OF = {option: variable for variable, option in MEMBER_VARIABLES}
-
-
-class _Invalid(Exception):
-    """A per-host variable that cannot be read as its type."""
+# The same conversions AnsibleModule applies to the module's options of these types, so that the
+# preflight sees what the module will see. A value that does not convert is passed on unchanged
+# and the rule book reports it.
+CONVERTERS = {"bool": check_type_bool, "int": check_type_int, "float": check_type_float, "dict": check_type_dict}
 
 
 def _is_set(value):
     return value is not None and not (isinstance(value, str) and value.strip() == "")
 
 
-def _as_bool(value):
-    if isinstance(value, bool):
+def _convert(kind, value):
+    converter = CONVERTERS.get(kind)
+    if converter is None:
         return value
-    normalised = str(value).strip().lower()
-    if normalised in BOOLEANS_TRUE:
-        return True
-    if normalised in BOOLEANS_FALSE:
-        return False
-    raise _Invalid("must be true or false")
-
-
-def _as_int(value):
-    if isinstance(value, bool):
-        raise _Invalid("must be an integer")
     try:
-        number = float(value)
+        return converter(value)
     except (TypeError, ValueError):
-        raise _Invalid("must be an integer") from None
-    if number != int(number):
-        raise _Invalid("must be an integer")
-    return int(number)
-
-
-def _as_number(value):
-    if isinstance(value, bool):
-        raise _Invalid("must be a number")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _Invalid("must be a number") from None
-    return int(number) if number == int(number) else number
-
-
-def _as_string_dict(value):
-    if not isinstance(value, dict):
-        raise _Invalid("must be a dictionary of strings")
-    for key, item in value.items():
-        if not isinstance(item, str):
-            raise _Invalid("must be a dictionary of strings (%s is not a string)" % key)
-    return dict(value)
-
-
-CONVERTERS = {
-    "priority": _as_number,
-    "votes": _as_int,
-    "hidden": _as_bool,
-    "arbiter_only": _as_bool,
-    "build_indexes": _as_bool,
-    "secondary_delay_secs": _as_int,
-    "tags": _as_string_dict,
-    "horizons": _as_string_dict,
-}
+        return value
 
 
 def _get(hostvars, host):
@@ -120,228 +77,186 @@ def _get(hostvars, host):
         raise AnsibleFilterError("replicaset filters: host %r is not in hostvars" % host) from None
 
 
-def _address(host, variables, default_port):
-    """Return ``(address, problems)`` for one host: ``host:port`` as the set sees it."""
-    problems = []
-    name = variables.get("replicaset_member_host")
-    if not _is_set(name):
-        name = host
-    name = str(name).strip()
-    port = variables.get("replicaset_member_port")
-    port_variable = "replicaset_member_port"
-    if not _is_set(port):
-        port = variables.get("mongod_port")
-        port_variable = "mongod_port"
-    if not _is_set(port):
-        port = default_port
-    try:
-        port = _as_int(port)
-        if not 1 <= port <= 65535:
-            raise _Invalid("must be between 1 and 65535")
-    except _Invalid as exc:
-        problems.append("host %s: %s %s, got %r" % (host, port_variable, exc, port))
-        port = default_port
+def _read(hostvars, hosts, default_port):
+    """Each host's member declaration, read once: ``(declared members, port variable of each host)``.
+
+    A declared member has ``host`` (replicaset_member_host, or the inventory name) and ``port``
+    (replicaset_member_port, else mongod_port, else ``default_port``) apart, as the inventory
+    gives them, and only the options the host sets, converted to the table's types.
+    """
+    members, port_variables = [], []
+    for host in hosts:
+        variables = _get(hostvars, host)
+        name = variables.get(MEMBER_SCHEMA[0].variable)
+        member = {"host": name if _is_set(name) else host}
+        port_variable = PORT.variable
+        port = variables.get(PORT.variable)
+        if not _is_set(port):
+            port_variable, port = "mongod_port", variables.get("mongod_port")
+        if not _is_set(port):
+            port_variable, port = "default_port", default_port
+        member["port"] = _convert("int", port)
+        for row in MEMBER_SCHEMA[1:]:
+            value = variables.get(row.variable)
+            if not _is_set(value) or (row.type == "dict" and value == {}):
+                continue
+            member[row.name] = _convert(row.type, value)
+        members.append(member)
+        port_variables.append(port_variable)
+    return members, port_variables
+
+
+def _settings(settings):
+    if not isinstance(settings, dict):
+        return settings
+    return {key: (_convert(SETTING[key].type, value) if key in SETTING else value)
+            for key, value in settings.items() if value is not None}
+
+
+def _write_concern(concern):
+    if not isinstance(concern, dict):
+        return concern
+    return {key: (_convert(WRITE_CONCERN_KEY[key].type, value) if key in WRITE_CONCERN_KEY else value)
+            for key, value in concern.items()}
+
+
+def _address(member):
+    """The ``host:port`` the module is given for a member read from the inventory."""
+    name = str(member["host"]).strip()
     if ":" in name and not name.startswith("["):
         # An IPv6 literal must be bracketed in host:port form.
         name = "[%s]" % name
-    return "%s:%s" % (name, port), problems
+    return "%s:%s" % (name, member["port"])
 
 
-def _read_member(host, variables, default_port):
-    """Return ``(member, problems)``; member holds only the options the host sets."""
-    address, problems = _address(host, variables, default_port)
-    member = {"host": address}
-    for variable, option in MEMBER_VARIABLES:
-        value = variables.get(variable)
-        if not _is_set(value) or (option in ("tags", "horizons") and value == {}):
-            continue
-        try:
-            member[option] = CONVERTERS[option](value)
-        except _Invalid as exc:
-            problems.append("host %s: %s %s, got %r" % (host, variable, exc, value))
-    return member, problems
+def _module_member(member):
+    out = {"host": _address(member)}
+    out.update((key, value) for key, value in member.items() if key not in ("host", "port"))
+    return out
 
 
-def _effective(member):
-    """The member as the server will see it, with MongoDB's defaults filled in."""
-    arbiter = member.get("arbiter_only", False)
-    hidden = member.get("hidden", False)
-    delay = member.get("secondary_delay_secs", 0)
-    build_indexes = member.get("build_indexes", True)
-    votes = member.get("votes", 1)
-    # Members that can never be primary default to priority 0 rather than the
-    # server's 1, so declaring hidden: true alone is enough.
-    never_primary = arbiter or hidden or delay or not build_indexes or votes == 0
-    priority = member.get("priority", 0 if never_primary else 1)
-    return {
-        "arbiter_only": arbiter,
-        "hidden": hidden,
-        "secondary_delay_secs": delay,
-        "build_indexes": build_indexes,
-        "votes": votes,
-        "priority": priority,
-        "tags": member.get("tags", {}),
-    }
+def _declaration(hostvars, hosts, default_port):
+    members, _ports = _read(hostvars, hosts, default_port)
+    return members, check_declaration(members, default_port=default_port)
 
 
 def replicaset_members(hostvars, hosts, default_port=DEFAULT_PORT):
     """Member list for quorum.mongodb.replicaset, in the order of ``hosts``.
 
-    Members that can never become primary (hidden, delayed, arbiters, non-voting,
-    no index builds) and do not set a priority get ``priority: 0``.
+    Only the options a host sets are passed on; the module applies the defaults (a member that can
+    never be primary gets priority 0 there).
     """
-    members = []
-    problems = []
-    for host in hosts:
-        member, host_problems = _read_member(host, _get(hostvars, host), default_port)
-        problems.extend(host_problems)
-        if "priority" not in member and _effective(member)["priority"] == 0:
-            member["priority"] = 0
-        members.append(member)
-    if problems:
-        raise AnsibleFilterError("replicaset_members: " + "; ".join(problems))
-    return members
+    hosts = list(hosts)
+    members, port_variables = _read(hostvars, hosts, default_port)
+    port_variables = [PORT.variable if v == "default_port" else v for v in port_variables]
+    decl = check_declaration(members, default_port=default_port)
+    # A value that cannot be read is an error here; whole-set rules are preflight's and the module's.
+    unreadable = [p for p in decl.problems if p.member is not None]
+    if unreadable:
+        raise AnsibleFilterError("replicaset_members: " + "; ".join(
+            _render(p, hosts, port_variables) for p in unreadable))
+    return [_module_member(m) for m in members]
 
 
 def replicaset_member_addresses(hostvars, hosts, default_port=DEFAULT_PORT):
-    """Map each inventory host to its member address ``host:port``."""
-    return {host: _address(host, _get(hostvars, host), default_port)[0] for host in hosts}
+    """Map each inventory host to its member address ``host:port`` (lower-cased, as the set knows it)."""
+    hosts = list(hosts)
+    members, decl = _declaration(hostvars, hosts, default_port)
+    return {host: decl.members[index]["host"] or _address(members[index]) for index, host in enumerate(hosts)}
+
+
+def _render(problem, hosts, port_variables, group="the replica-set group"):
+    def name(option, member):
+        port_variable = port_variables[member] if port_variables and member is not None else None
+        return variable_name(option, port_variable)
+    return problem.render(name=name, label=lambda index: hosts[index], group=group, noun="host")
+
+
+def _preflight(hostvars, hosts, default_port, allow_multiple_arbiters, settings, default_write_concern,
+               wait_timeout, step_down_secs):
+    """Read the inventory once and ask the rule book, with the preflight's odd-voters policy."""
+    members, port_variables = _read(hostvars, hosts, default_port)
+    decl = check_declaration(
+        members, settings=_settings(settings or None), default_write_concern=_write_concern(default_write_concern),
+        wait_timeout=None if wait_timeout is None else _convert("int", wait_timeout),
+        step_down_secs=None if step_down_secs is None else _convert("int", step_down_secs),
+        default_port=default_port, allow_multiple_arbiters=_convert("bool", allow_multiple_arbiters),
+        odd_voters=True)
+    port_variables = [PORT.variable if v == "default_port" else v for v in port_variables]
+    return members, port_variables, decl
 
 
 def replicaset_member_problems(hostvars, hosts, group="the replica-set group", default_port=DEFAULT_PORT,
-                               allow_multiple_arbiters=False):
-    """Every rule the inventory's member declaration breaks, as readable messages.
+                               allow_multiple_arbiters=False, settings=None, default_write_concern=None,
+                               wait_timeout=None, step_down_secs=None, details=False):
+    """Every rule the inventory's declaration breaks, as messages naming the host and the variable.
 
-    An empty list means the declaration is valid. Each message names the host and
-    the variable to change and says which values are valid.
+    An empty list means the declaration is valid. The rules are the module's own
+    (replicaset_config.check_declaration, with the preflight's policy of an odd number of voters);
+    this filter only reads the inventory, converts types as the module would, and names each
+    problem by host and variable. ``details`` returns dicts (host, hosts, variable, kind, message).
     """
     hosts = list(hosts)
-    problems = []
-    if not hosts:
-        return ["%s has no hosts: add at least one host (three for a production set)" % group]
-    if len(hosts) > MAX_MEMBERS:
-        problems.append("%s has %d hosts; a replica set has at most %d members" % (group, len(hosts), MAX_MEMBERS))
+    members, port_variables, decl = _preflight(hostvars, hosts, default_port, allow_multiple_arbiters, settings,
+                                               default_write_concern, wait_timeout, step_down_secs)
+    messages = [_render(p, hosts, port_variables, group) for p in decl.problems]
+    if not details:
+        return messages
+    out = []
+    for problem, message in zip(decl.problems, messages):
+        member = problem.member
+        port_variable = port_variables[member] if member is not None else None
+        out.append({"host": hosts[member] if member is not None else None,
+                    "hosts": [hosts[i] for i in problem.members],
+                    "variable": variable_name(problem.option, port_variable) if problem.option else None,
+                    "kind": problem.kind, "message": message})
+    return out
 
-    declared = []
-    for host in hosts:
-        member, host_problems = _read_member(host, _get(hostvars, host), default_port)
-        problems.extend(host_problems)
-        declared.append((host, member, _effective(member)))
 
-    seen = {}
-    for host, member, eff in declared:
-        key = member["host"].lower()
-        if key in seen:
-            problems.append(
-                "hosts %s and %s both declare the member address %s: give each host its own "
-                "replicaset_member_host or replicaset_member_port" % (seen[key], host, member["host"]))
-        else:
-            seen[key] = host
-
-        priority = eff["priority"]
-        votes = eff["votes"]
-        if votes not in (0, 1):
-            problems.append("host %s: replicaset_member_votes must be 0 or 1, got %r" % (host, votes))
-        if not 0 <= priority <= MAX_PRIORITY:
-            problems.append("host %s: replicaset_member_priority must be between 0 and %d, got %r"
-                            % (host, MAX_PRIORITY, priority))
-        if not 0 <= eff["secondary_delay_secs"] <= MAX_SECONDARY_DELAY_SECS:
-            problems.append("host %s: replicaset_member_secondary_delay_secs must be between 0 and %d, got %r"
-                            % (host, MAX_SECONDARY_DELAY_SECS, eff["secondary_delay_secs"]))
-
-        if eff["arbiter_only"]:
-            data_options = []
-            if "priority" in member and priority != 0:
-                data_options.append("replicaset_member_priority (must be 0 or unset)")
-            if eff["hidden"]:
-                data_options.append("replicaset_member_hidden (must be false or unset)")
-            if eff["secondary_delay_secs"]:
-                data_options.append("replicaset_member_secondary_delay_secs (must be 0 or unset)")
-            if "build_indexes" in member:
-                data_options.append("replicaset_member_build_indexes (must be unset)")
-            if eff["tags"]:
-                data_options.append("replicaset_member_tags (arbiters cannot have tags)")
-            if votes == 0:
-                data_options.append("replicaset_member_votes (an arbiter must vote: 1 or unset)")
-            if data_options:
-                problems.append("host %s is an arbiter (replicaset_member_arbiter_only: true) but sets data-bearing "
-                                "member options: %s" % (host, ", ".join(data_options)))
+def _preferred(hosts, decl):
+    """The host whose member can become primary with the highest priority (ties: the first), or None."""
+    broken = {p.member for p in decl.problems if p.member is not None}
+    best, best_priority = None, 0
+    for index, host in enumerate(hosts):
+        candidate = decl.members[index]
+        if index in broken or candidate["host"] is None or not can_become_primary(candidate):
             continue
-
-        if priority != 0:
-            delay = eff["secondary_delay_secs"]
-            for reason, variable in (
-                (eff["hidden"], "replicaset_member_hidden is true"),
-                (delay, "replicaset_member_secondary_delay_secs is %s" % delay),
-                (not eff["build_indexes"], "replicaset_member_build_indexes is false"),
-                (votes == 0, "replicaset_member_votes is 0"),
-            ):
-                if reason:
-                    problems.append("host %s: %s, so replicaset_member_priority must be 0 (or unset), got %r"
-                                    % (host, variable, priority))
-
-    voters = [host for host, _member, eff in declared if eff["votes"] == 1]
-    if not voters:
-        problems.append("%s has no voting member: at least one host needs replicaset_member_votes: 1" % group)
-    elif len(voters) > MAX_VOTING_MEMBERS:
-        problems.append("%s has %d voting members (%s); at most %d may vote: set replicaset_member_votes: 0 "
-                        "(and priority 0) on %d of them"
-                        % (group, len(voters), ", ".join(voters), MAX_VOTING_MEMBERS, len(voters) - MAX_VOTING_MEMBERS))
-    elif len(voters) % 2 == 0:
-        problems.append("%s has %d voting members (%s); the number of voting members must be odd (1, 3, 5 or 7) "
-                        "so that a majority survives a split: add a member or an arbiter, or set "
-                        "replicaset_member_votes: 0 (and priority 0) on one host"
-                        % (group, len(voters), ", ".join(voters)))
-
-    electable = [host for host, _member, eff in declared
-                 if not eff["arbiter_only"] and eff["priority"] > 0 and eff["votes"] == 1]
-    if not electable:
-        problems.append("%s has no member that can become primary: at least one host needs a "
-                        "replicaset_member_priority above 0 and replicaset_member_votes: 1, and must not be "
-                        "hidden, delayed or an arbiter" % group)
-
-    arbiters = [host for host, _member, eff in declared if eff["arbiter_only"]]
-    if len(arbiters) > 1 and not allow_multiple_arbiters:
-        problems.append("%s has %d arbiters (%s); mongod 5.3+ accepts more than one only when every member runs "
-                        "with setParameter allowMultipleArbiters=true: keep one arbiter, or set that parameter and "
-                        "replicaset_allow_multiple_arbiters: true" % (group, len(arbiters), ", ".join(arbiters)))
-
-    localhost = [host for host, member, _eff in declared if _is_loopback(member["host"])]
-    if localhost and len(localhost) != len(declared):
-        problems.append("%s mixes loopback member addresses (%s) with other addresses; either all members "
-                        "use localhost/127.x or none does: set replicaset_member_host to an address the other "
-                        "members can reach" % (group, ", ".join(localhost)))
-
-    horizon_names = {tuple(sorted(member.get("horizons", {}))) for _host, member, _eff in declared}
-    if len(horizon_names) > 1:
-        problems.append("%s: every member must define the same horizon names in replicaset_member_horizons "
-                        "(or none does)" % group)
-    return problems
-
-
-def _is_loopback(address):
-    name = address.rsplit(":", 1)[0].strip("[]").lower()
-    return name == "localhost" or name.startswith("127.") or name == "::1"
+        if candidate["priority"] > best_priority:
+            best, best_priority = host, candidate["priority"]
+    return best
 
 
 def replicaset_preferred_host(hostvars, hosts, default_port=DEFAULT_PORT):
-    """The host to initiate the set from: the electable member with the highest priority.
+    """The host to initiate the set from: the member that can become primary with the highest priority.
 
     mongod initiates only from a member that can itself become primary, and the
     member with the highest priority will be primary soon after anyway. Ties go
-    to the first host. Returns None when no member is electable.
+    to the first host. Returns None when no member can become primary.
     """
-    best = None
-    best_priority = 0
-    for host in hosts:
-        member, problems = _read_member(host, _get(hostvars, host), default_port)
-        if problems:
-            continue
-        eff = _effective(member)
-        if eff["arbiter_only"] or eff["votes"] != 1 or eff["priority"] <= best_priority:
-            continue
-        best, best_priority = host, eff["priority"]
-    return best
+    hosts = list(hosts)
+    _members, decl = _declaration(hostvars, hosts, default_port)
+    return _preferred(hosts, decl)
+
+
+def replicaset_declaration(hostvars, hosts, group="the replica-set group", default_port=DEFAULT_PORT,
+                           allow_multiple_arbiters=False, settings=None, default_write_concern=None,
+                           wait_timeout=None, step_down_secs=None):
+    """Everything the role needs from the inventory, from one read of each host's variables.
+
+    A dict: ``members`` (for the module, as replicaset_members gives them), ``addresses`` (as
+    replicaset_member_addresses), ``preferred_host`` (as replicaset_preferred_host) and ``problems``
+    (as replicaset_member_problems). The role's preflight keeps it as a fact, so later tasks need not
+    read hostvars again.
+    """
+    hosts = list(hosts)
+    members, port_variables, decl = _preflight(hostvars, hosts, default_port, allow_multiple_arbiters, settings,
+                                               default_write_concern, wait_timeout, step_down_secs)
+    return {
+        "members": [_module_member(m) for m in members],
+        "addresses": {host: decl.members[i]["host"] or _address(members[i]) for i, host in enumerate(hosts)},
+        "preferred_host": _preferred(hosts, decl),
+        "problems": [_render(p, hosts, port_variables, group) for p in decl.problems],
+    }
 
 
 def replicaset_restart_order(hosts, states):
@@ -440,6 +355,7 @@ class FilterModule:
             "replicaset_members": replicaset_members,
             "replicaset_member_addresses": replicaset_member_addresses,
             "replicaset_member_problems": replicaset_member_problems,
+            "replicaset_declaration": replicaset_declaration,
             "replicaset_restart_order": replicaset_restart_order,
             "replicaset_preferred_host": replicaset_preferred_host,
             "replicaset_status_table": replicaset_status_table,

@@ -14,9 +14,11 @@ version_added: "0.1.0"
 description:
   - Initiates a new replica set, or reconfigures a running one, so that its members and their options match
     O(members) and its settings match O(settings).
-  - Before connecting anywhere the declaration is checked against mongod's own rules (at most 50 members and
-    7 voters, the priority/votes/hidden/delay/buildIndexes couplings, arbiters, duplicates, an electable member,
-    localhost mixing); a declaration mongod would reject fails with a message naming the member and the rule.
+  - Before connecting anywhere the declaration (O(members), O(settings), O(default_write_concern), O(wait_timeout),
+    O(step_down_secs)) is checked against mongod's own rules (host syntax, at most 50 members and 7 voters, the
+    priority/votes/hidden/delay/buildIndexes couplings, arbiters, duplicates, an electable member, localhost
+    mixing, horizons, settings ranges, write-concern modes); a declaration mongod would reject fails with every
+    problem at once, each naming the member or option and the rule. The role's preflight uses the same rules.
   - Every declared member is asked with C(hello). A set is initiated only when no declared member belongs to a
     set (a member removed from a set answers like a new one, so one member with a config is enough to refuse);
     every member must answer.
@@ -47,7 +49,9 @@ options:
       host:
         description:
           - The member's address as the other members reach it, C(host) or C(host:port) (port 27017 when
-            omitted). Host names are compared case-insensitively.
+            omitted, otherwise 1 to 65535). The host is a name (letters, digits, C(-) and C(_) in dot-separated
+            labels), an IPv4 address or an IPv6 address in brackets (C([fd00::1]:27017)); spaces are refused.
+            Host names are compared case-insensitively.
         type: str
         required: true
       priority:
@@ -57,7 +61,7 @@ options:
             without a vote).
         type: float
       votes:
-        description: 1 to vote in elections, 0 not to. At most 7 members vote. Defaults to C(1).
+        description: 1 to vote in elections, 0 not to. 1 to 7 members vote; an arbiter votes. Defaults to C(1).
         type: int
       hidden:
         description: Hidden from clients (needs priority 0). Defaults to C(false).
@@ -71,13 +75,19 @@ options:
             member). Defaults to C(true).
         type: bool
       secondary_delay_secs:
-        description: Apply operations this many seconds late (a delayed member; needs priority 0). Defaults to C(0).
+        description:
+          - Apply operations this many seconds late (a delayed member; needs priority 0), 0 to 31622400 (366 days).
+            Defaults to C(0).
         type: int
       tags:
-        description: Tags (string values) for read preferences and write-concern modes.
+        description: Tags (string values) for read preferences and write-concern modes. Not on arbiters.
         type: dict
       horizons:
-        description: Split-horizon names and addresses. Managed only when given.
+        description:
+          - Split-horizon names and addresses (C(name) to C(host:port), a host name, not an IP address). Managed
+            only when given.
+          - mongod requires every member, arbiters included, to declare the same horizon names, and no host:port
+            to appear twice across the members and their horizons.
         type: dict
   settings:
     description:
@@ -88,13 +98,13 @@ options:
         description: C(settings.chainingAllowed).
         type: bool
       heartbeat_interval_millis:
-        description: C(settings.heartbeatIntervalMillis).
+        description: C(settings.heartbeatIntervalMillis), at least 1.
         type: int
       heartbeat_timeout_secs:
-        description: C(settings.heartbeatTimeoutSecs).
+        description: C(settings.heartbeatTimeoutSecs), at least 1.
         type: int
       election_timeout_millis:
-        description: C(settings.electionTimeoutMillis).
+        description: C(settings.electionTimeoutMillis), at least 1.
         type: int
       catch_up_timeout_millis:
         description: C(settings.catchUpTimeoutMillis) (-1 for no limit).
@@ -103,7 +113,9 @@ options:
         description: C(settings.catchUpTakeoverDelayMillis) (-1 to disable).
         type: int
       get_last_error_modes:
-        description: C(settings.getLastErrorModes), custom write-concern modes by tag.
+        description:
+          - "C(settings.getLastErrorModes), custom write-concern modes by tag, C(mode) to C({tag: count}); each
+            count at least 1, each tag one that a member has in its O(members[].tags)."
         type: dict
   force:
     description:
@@ -116,7 +128,10 @@ options:
   default_write_concern:
     description:
       - The cluster-wide default write concern to set with C(setDefaultRWConcern), for example
-        C(w) set to C(majority). Unset leaves it alone.
+        C(w) set to C(majority). Unset (or empty) leaves it alone.
+      - "Keys: C(w) (required: a whole number of at least 1, since mongod refuses an unacknowledged default,
+        C(majority), or a mode of O(settings.get_last_error_modes) declared in the same task), C(wtimeout) (a whole
+        number of milliseconds, 0 or more) and C(j) (a bool). Other keys are refused."
       - mongod refuses a reconfig that changes the implicit default write concern (adding an arbiter to a
         primary-secondary set, removing data-bearing members from a set with an arbiter) until one is set; when
         given, it is set before any reconfig step. Once set it can be changed but never unset.
@@ -132,11 +147,15 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for each of the waits (a primary, new members' initial sync, health).
+    description:
+      - Seconds to wait for each of the waits (a primary, new members' initial sync, health), 1 to 2147483 (it
+        is sent as C(maxTimeMS), a 32-bit count of milliseconds).
     type: int
     default: 600
   step_down_secs:
-    description: How long a primary that has to step down stays ineligible (C(replSetStepDown)).
+    description:
+      - How long, in seconds (at least 1), a primary that has to step down stays ineligible (C(replSetStepDown)).
+        The catch-up period sent with it is the smaller of 10 and this, as mongod requires it to be no longer.
     type: int
     default: 60
 attributes:
@@ -246,10 +265,14 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
     ConfigError,
-    desired_members,
-    desired_settings,
+    desired_declaration,
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_converge import Converger
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_schema import (
+    MEMBER_SCHEMA,
+    SETTINGS_SCHEMA,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_schema import argument_spec as schema_spec
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_plan import PlanError
 
 
@@ -257,26 +280,10 @@ def argument_spec():
     spec = connection_argument_spec()
     spec.update(
         name=dict(type="str", required=True),
-        members=dict(type="list", elements="dict", required=True, options=dict(
-            host=dict(type="str", required=True),
-            priority=dict(type="float"),
-            votes=dict(type="int"),
-            hidden=dict(type="bool"),
-            arbiter_only=dict(type="bool"),
-            build_indexes=dict(type="bool"),
-            secondary_delay_secs=dict(type="int"),
-            tags=dict(type="dict"),
-            horizons=dict(type="dict"),
-        )),
-        settings=dict(type="dict", options=dict(
-            chaining_allowed=dict(type="bool"),
-            heartbeat_interval_millis=dict(type="int"),
-            heartbeat_timeout_secs=dict(type="int"),
-            election_timeout_millis=dict(type="int"),
-            catch_up_timeout_millis=dict(type="int"),
-            catch_up_takeover_delay_millis=dict(type="int"),
-            get_last_error_modes=dict(type="dict"),
-        )),
+        # Member options and settings come from the one table (replicaset_schema); the rule book
+        # (replicaset_config.check_declaration) checks ranges and the rules between options.
+        members=dict(type="list", elements="dict", required=True, options=schema_spec(MEMBER_SCHEMA)),
+        settings=dict(type="dict", options=schema_spec(SETTINGS_SCHEMA)),
         force=dict(type="bool", default=False),
         default_write_concern=dict(type="dict"),
         allow_multiple_arbiters=dict(type="bool", default=False),
@@ -293,8 +300,7 @@ def main():
     params = module.params
     # The declaration is checked before anything is sent to any server.
     try:
-        desired = desired_members(params["members"], allow_multiple_arbiters=params["allow_multiple_arbiters"])
-        settings = desired_settings(params["settings"])
+        desired, settings = desired_declaration(params)
     except ConfigError as exc:
         module.fail_json(msg="members/settings: %s" % exc, steps=[])
     ensure_pymongo(module)

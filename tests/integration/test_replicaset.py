@@ -207,7 +207,7 @@ def test_tls_required(mongosim_cluster, run_playbook):
 
 BAD = [
     ([{"host": "h1"}, {"host": "h2", "hidden": True, "priority": 1}],
-     "member h2:27017: priority must be 0 when hidden is true"),
+     "member h2:27017: priority must be 0 (or unset) when hidden is true"),
     ([{"host": "h1"}, {"host": "H1:27017"}], "lists h1:27017 twice"),
     ([{"host": "h%d" % i} for i in range(8)], "8 voting members"),
     ([{"host": "h1"}, {"host": "h2", "arbiter_only": True, "secondary_delay_secs": 10}],

@@ -55,7 +55,9 @@ def test_member_options_are_converted_from_inventory_strings(replicaset_filters)
         "build_indexes": True,
         "tags": {"dc": "east"},
     }
-    assert isinstance(member["priority"], int) and isinstance(member["votes"], int)
+    # Converted as AnsibleModule converts the module's options: priority is a float, votes an int.
+    assert isinstance(member["priority"], float) and isinstance(member["votes"], int)
+    assert not isinstance(member["hidden"], str)
 
 
 def test_fractional_priority_is_kept(replicaset_filters):
@@ -70,9 +72,14 @@ def test_fractional_priority_is_kept(replicaset_filters):
     ("replicaset_member_votes", 0),
     ("replicaset_member_build_indexes", False),
 ])
-def test_members_that_cannot_be_primary_get_priority_zero(replicaset_filters, variable, value):
+def test_members_that_cannot_be_primary_get_priority_zero_from_the_module_not_the_filter(
+        replicaset_filters, variable, value):
+    # The default is decided once, in the rule book (replicaset_config.default_priority): the filter
+    # passes only what the host sets, and the module's normalisation gives priority 0.
+    from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import check_declaration
     member = replicaset_filters.replicaset_members({"x": {variable: value}}, ["x"])[0]
-    assert member["priority"] == 0
+    assert "priority" not in member
+    assert check_declaration([member]).members[0]["priority"] == 0
 
 
 def test_unset_and_empty_options_are_left_to_the_server(replicaset_filters):
@@ -122,7 +129,7 @@ def test_even_number_of_voters_is_refused(replicaset_filters):
 def test_more_than_seven_voters_is_refused(replicaset_filters):
     hostvars = {"db%d" % i: {} for i in range(1, 10)}
     found = problems(replicaset_filters, hostvars)
-    assert len(found) == 1 and "9 voting members" in found[0] and "at most 7" in found[0]
+    assert len(found) == 1 and "9 voting members" in found[0] and "1 to 7" in found[0]
 
 
 def test_seven_voters_and_non_voting_extras_are_fine(replicaset_filters):
@@ -142,8 +149,8 @@ def test_seven_voters_and_non_voting_extras_are_fine(replicaset_filters):
 def test_arbiter_with_data_options_is_refused(replicaset_filters, variable, value, named):
     hostvars = {"db1": {}, "db2": {}, "arb": {"replicaset_member_arbiter_only": True, variable: value}}
     found = problems(replicaset_filters, hostvars)
-    arbiter_messages = [m for m in found if m.startswith("host arb is an arbiter")]
-    assert len(arbiter_messages) == 1
+    arbiter_messages = [m for m in found if m.startswith("host arb:") and "arbiter" in m]
+    assert len(arbiter_messages) == 1, found
     assert named in arbiter_messages[0]
 
 
@@ -165,8 +172,8 @@ def test_duplicate_addresses_are_refused_case_insensitively(replicaset_filters):
     hostvars = {"a": {"replicaset_member_host": "DB.example"}, "b": {"replicaset_member_host": "db.example"},
                 "c": {}}
     found = problems(replicaset_filters, hostvars)
-    assert len(found) == 1
-    assert "hosts a and b" in found[0] and "db.example:27017" in found[0].lower()
+    assert len(found) == 1, found
+    assert "(a, b)" in found[0] and "db.example:27017" in found[0].lower() and "twice" in found[0]
 
 
 def test_same_name_on_other_port_is_not_a_duplicate(replicaset_filters):
@@ -181,10 +188,10 @@ def test_out_of_range_values_are_refused(replicaset_filters):
                 "d": {"replicaset_member_secondary_delay_secs": -1, "replicaset_member_priority": 0},
                 "e": {"replicaset_member_hidden": "perhaps"}}
     found = " | ".join(problems(replicaset_filters, hostvars))
-    assert "host a: replicaset_member_priority must be between 0 and 1000" in found
+    assert "host a: replicaset_member_priority must be from 0 to 1000" in found
     assert "host b: replicaset_member_votes must be 0 or 1" in found
-    assert "host c: replicaset_member_port must be between 1 and 65535" in found
-    assert "host d: replicaset_member_secondary_delay_secs must be between 0" in found
+    assert "host c: replicaset_member_port is out of range (1 to 65535)" in found
+    assert "host d: replicaset_member_secondary_delay_secs must be from 0 to 31622400" in found
     assert "host e: replicaset_member_hidden must be true or false" in found
 
 
@@ -198,7 +205,7 @@ def test_no_electable_member_is_refused(replicaset_filters):
 def test_mixing_loopback_and_other_addresses_is_refused(replicaset_filters):
     hostvars = {"a": {"replicaset_member_host": "127.0.0.1"}, "b": {}, "c": {}}
     found = problems(replicaset_filters, hostvars)
-    assert len(found) == 1 and "loopback" in found[0] and "a" in found[0]
+    assert len(found) == 1 and "localhost" in found[0] and "(a)" in found[0], found
     loopback_only = {h: {"replicaset_member_host": "localhost", "mongod_port": p}
                      for h, p in (("a", 1), ("b", 2), ("c", 3))}
     assert problems(replicaset_filters, loopback_only) == []
@@ -212,21 +219,21 @@ def test_horizons_must_be_declared_alike(replicaset_filters):
 
 def test_empty_group_is_refused(replicaset_filters):
     found = replicaset_filters.replicaset_member_problems({}, [], group="mongodb_replicaset")
-    assert found and "mongodb_replicaset has no hosts" in found[0]
+    assert found == ["mongodb_replicaset has no members: declare at least one (three for a production set)"]
 
 
 def test_more_than_fifty_members_is_refused(replicaset_filters):
     hostvars = {"db%d" % i: {"replicaset_member_votes": 0} for i in range(51)}
     hostvars["db0"] = {}
     found = problems(replicaset_filters, hostvars)
-    assert any("51 hosts" in m and "at most 50" in m for m in found)
+    assert any("51 members" in m and "1 to 50" in m for m in found), found
 
 
 def test_several_problems_are_all_reported(replicaset_filters):
     hostvars = {"a": {"replicaset_member_host": "x"}, "b": {"replicaset_member_host": "x"},
                 "c": {"replicaset_member_hidden": True, "replicaset_member_priority": 5}, "d": {}}
     found = problems(replicaset_filters, hostvars)
-    assert len(found) == 3  # duplicate, hidden with priority, 4 voters
+    assert len(found) == 3, found  # duplicate, hidden with priority, 4 voters
 
 
 # ---------------------------------------------------------------- restart order
@@ -273,7 +280,37 @@ def test_preferred_host_is_none_without_electable_member(replicaset_filters):
 def test_filter_module_exports_every_filter(replicaset_filters):
     exported = replicaset_filters.FilterModule().filters()
     assert set(exported) == {"replicaset_members", "replicaset_member_addresses", "replicaset_member_problems",
-                             "replicaset_restart_order", "replicaset_preferred_host", "replicaset_status_table"}
+                             "replicaset_restart_order", "replicaset_preferred_host", "replicaset_status_table",
+                             "replicaset_declaration"}
+
+
+class CountingHostvars(dict):
+    """hostvars that count how often each host's variables are looked up (each lookup is costly in Ansible)."""
+
+    def __init__(self, *args):
+        dict.__init__(self, *args)
+        self.reads = {}
+
+    def __getitem__(self, host):
+        self.reads[host] = self.reads.get(host, 0) + 1
+        return dict.__getitem__(self, host)
+
+
+def test_declaration_gives_everything_from_one_read_per_host(replicaset_filters):
+    plain = {"DB1": {"replicaset_member_priority": 3}, "db2": {"replicaset_member_port": "27018"},
+             "arb": {"replicaset_member_arbiter_only": "yes"}}
+    hostvars = CountingHostvars(plain)
+    hosts = list(plain)
+    found = replicaset_filters.replicaset_declaration(hostvars, hosts, group="g",
+                                                      settings={"heartbeat_timeout_secs": 0})
+    assert hostvars.reads == {host: 1 for host in hosts}
+    assert found["members"] == replicaset_filters.replicaset_members(plain, hosts)
+    assert found["addresses"] == replicaset_filters.replicaset_member_addresses(plain, hosts)
+    assert found["addresses"]["DB1"] == "db1:27017"
+    assert found["preferred_host"] == replicaset_filters.replicaset_preferred_host(plain, hosts) == "DB1"
+    assert found["problems"] == replicaset_filters.replicaset_member_problems(
+        plain, hosts, group="g", settings={"heartbeat_timeout_secs": 0})
+    assert found["problems"] == ["replicaset_settings.heartbeat_timeout_secs must be at least 1, got 0"]
 
 
 # ---------------------------------------------------------------- status table

@@ -53,12 +53,14 @@ def test_defaults_follow_the_server_and_unelectable_members_get_priority_0():
 
 
 @pytest.mark.parametrize("members, words", [
-    ([{"host": "a"}, {"host": "b", "hidden": True, "priority": 1}], "member b:27017: priority must be 0 when hidden"),
-    ([{"host": "a"}, {"host": "b", "votes": 0, "priority": 2}], "member b:27017: priority must be 0 when votes is 0"),
-    ([{"host": "a"}, {"host": "b", "secondary_delay_secs": 60, "priority": 1}], "secondary_delay_secs is 60"),
+    ([{"host": "a"}, {"host": "b", "hidden": True, "priority": 1}],
+     r"member b:27017: priority must be 0 \(or unset\) when hidden is true"),
+    ([{"host": "a"}, {"host": "b", "votes": 0, "priority": 2}],
+     r"member b:27017: priority must be 0 \(or unset\) when votes is 0"),
+    ([{"host": "a"}, {"host": "b", "secondary_delay_secs": 60, "priority": 1}], "secondary_delay_secs is set"),
     ([{"host": "a"}, {"host": "b", "build_indexes": False, "priority": 1}], "build_indexes is false"),
     ([{"host": "a"}, {"host": "b", "votes": 2}], "member b:27017: votes must be 0 or 1"),
-    ([{"host": "a", "priority": 1001}], "between 0 and 1000"),
+    ([{"host": "a", "priority": 1001}], "from 0 to 1000"),
     ([{"host": "a"}, {"host": "b", "arbiter_only": True, "votes": 0}], "arbiter must vote"),
     ([{"host": "a"}, {"host": "b", "arbiter_only": True, "priority": 1}], "arbiter has priority 0"),
     ([{"host": "a"}, {"host": "b", "arbiter_only": True, "tags": {"dc": "x"}}], "tags on arbiters"),
@@ -72,7 +74,7 @@ def test_defaults_follow_the_server_and_unelectable_members_get_priority_0():
     ([{"host": "h%d" % i, "votes": 1 if i < 7 else 0} for i in range(51)], "51 members"),
     ([{"host": "a", "priority": 0}, {"host": "b", "priority": 0}], "no member that can become primary"),
     ([{"host": "a", "secondary_delay_secs": -1, "priority": 0}], "secondary_delay_secs must be"),
-    ([], "non-empty list"),
+    ([], "has no members"),
     ([{"priority": 1}], r"members\[0\]"),
 ])
 def test_declarations_mongod_rejects_name_the_member_and_rule(members, words):
