@@ -608,8 +608,8 @@ def _reasons(old, new, live_settings, wanted_settings, first):
             continue
         changed = sorted(member_differences(previous, member))
         if changed:
-            reasons.append("%s: %s" % (host, ", ".join("%s %r -> %r" % (f, previous.get(f), member.get(f))
-                                                      for f in changed)))
+            shown = ["%s %r -> %r" % (f, previous.get(f), member.get(f)) for f in changed]
+            reasons.append("%s: %s" % (host, ", ".join(shown)))
     if first:
         changes = sorted(settings_differences(live_settings, wanted_settings).items())
         if changes:
@@ -666,8 +666,8 @@ def _write_concern_message(live, desired):
         writable = len(voting) - len(arbiters)
         wc = "w:majority" if implicit_majority(members) else "w:1"
         if arbiters:
-            return "%s (%d voters, %d of them data-bearing, arbiter %s)" % (wc, len(voting), writable,
-                                                                          ", ".join(arbiters))
+            names = ", ".join(arbiters)
+            return "%s (%d voters, %d of them data-bearing, arbiter %s)" % (wc, len(voting), writable, names)
         return "%s (no arbiter)" % wc
     return ("reaching the declared members changes the set's implicit default write concern from %s to %s, or "
             "passes through a config that does, which mongod refuses until a cluster-wide default write concern is "

@@ -158,5 +158,3 @@ def converge(server, desired, settings=None, choose=lambda hosts: hosts[0]):
             server.reconfig(step["config"])
         executed.append(step)
     raise AssertionError("no convergence after 60 steps")
-
-
