@@ -130,13 +130,7 @@ def step_problems(old, new, primary, default_wc_set=False, allow_multiple_arbite
     ``(rule, member, message)``; empty when it accepts. ``skip`` names rules to leave out (diagnosis)."""
     problems = []
     if RULE_CONFIG not in skip:
-        # Valid as stored, and still valid once the new voters count (the cap of 7 voters holds then too).
-        for shape in (new, caught_up(new)) if any(m.get("newlyAdded") for m in new) else (new,):
-            try:
-                validate_members(shape, "the config", allow_multiple_arbiters=allow_multiple_arbiters)
-            except ConfigError as exc:
-                problems.append((RULE_CONFIG, None, str(exc)))
-                break
+        problems.extend(config_problems(new, allow_multiple_arbiters))
     before = {m["host"]: m for m in old}
     for member in new:
         previous = before.get(member["host"])
@@ -171,6 +165,17 @@ def step_problems(old, new, primary, default_wc_set=False, allow_multiple_arbite
         if receiver is None or receiver["arbiterOnly"] or receiver["priority"] <= 0 or receiver.get("newlyAdded"):
             problems.append((RULE_ELECTABLE, primary, "the primary %s must stay electable" % primary))
     return problems
+
+
+def config_problems(new, allow_multiple_arbiters=False):
+    """The whole-config rules (the rule book's validate_members), on ``new`` as stored and once its new voters
+    count (the cap of 7 voters holds then too, or the primary could never clear their flags)."""
+    for shape in (new, caught_up(new)) if any(m.get("newlyAdded") for m in new) else (new,):
+        try:
+            validate_members(shape, "the config", allow_multiple_arbiters=allow_multiple_arbiters)
+        except ConfigError as exc:
+            return [(RULE_CONFIG, None, str(exc))]
+    return []
 
 
 def _flags_can_clear(members):
@@ -239,6 +244,7 @@ class _Universe:
                 next_id += 1
         self.states = {host: self._states(host) for host in order}
         self.goals = {host: self._goals(host) for host in order}
+        self._members = {}
 
     def compatible(self, host):
         live, target = self.live.get(host), self.target.get(host)
@@ -268,7 +274,14 @@ class _Universe:
         return tuple(goals)
 
     def member(self, host, state):
-        """The member document (no ``newlyAdded``) of ``host`` in ``state``; None when absent."""
+        """The member document (no ``newlyAdded``) of ``host`` in ``state``; None when absent. Shared: do not
+        change it."""
+        key = (host, state)
+        if key not in self._members:
+            self._members[key] = self._member(host, state)
+        return self._members[key]
+
+    def _member(self, host, state):
         if state == ABSENT:
             return None
         identity, votes, electable = state
@@ -353,7 +366,7 @@ def _enters_as_voter(state, candidate):
 def _free_move(universe, host, state, staged, add_voters, is_primary):
     """The move toward the declaration that needs no vote to change, or None."""
     goals = universe.goals[host]
-    if state in goals:
+    if state in goals and staged != "helper":
         return None
     options = [c for c in _moves(universe, host, state) if not _is_flip(universe, host, state, c, False)]
     if is_primary:
@@ -366,6 +379,8 @@ def _free_move(universe, host, state, staged, add_voters, is_primary):
             _enters_as_voter(state, c) or (state != ABSENT and c[0] == state[0] and c[1] == state[1] == 1))]
         if helpers:
             return helpers[0]
+        if state in goals:
+            return None
         staged = False
     if staged == "readd":
         goal = goals[0]
@@ -424,8 +439,9 @@ class _Search:
         self.base = {k: v for k, v in config.items() if k not in ("members", "version", "term", "_id")}
         self.primary = primary.lower() if primary else None
         self.default_wc_set = default_wc_set
-        self.skip = skip
+        self.skip = tuple(skip)
         self.refusals = {}
+        self.valid = {}
 
     def _members(self, states):
         out = []
@@ -473,7 +489,12 @@ class _Search:
     def _accept(self, old, states, primary):
         new = stored(old, self._members(states))
         problems = step_problems(old, new, primary, self.default_wc_set, self.universe.allow_multiple_arbiters,
-                                 self.skip)
+                                 self.skip + (RULE_CONFIG,))
+        if RULE_CONFIG not in self.skip:
+            key = (states, tuple(m.get("newlyAdded", False) for m in new))
+            if key not in self.valid:
+                self.valid[key] = config_problems(new, self.universe.allow_multiple_arbiters)
+            problems.extend(self.valid[key])
         for rule, member, message in problems:
             self.refusals.setdefault(rule, (member, message))
         return None if problems else new

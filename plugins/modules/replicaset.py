@@ -22,12 +22,18 @@ description:
   - Every declared member is asked with C(hello). A set is initiated only when no declared member belongs to a
     set (a member removed from a set answers like a new one, so one member with a config is enough to refuse);
     every member must answer.
+  - Two declared addresses that answer C(hello) as the same mongod process (the same C(me) or
+    C(topologyVersion.processId)) are refused, naming both, before anything changes.
   - A running set is changed through its primary by a plan of C(replSetReconfig) steps, each of which the server
     accepts; at most one voting change per step, new voters entering as the server admits them (C(newlyAdded)),
-    a member whose C(arbiterOnly) or C(buildIndexes) changes removed then added again, votes before priority
-    (mongod's PSA rule), and the primary stepped down before it is removed or made unelectable. Each step is
-    committed by a majority before the next is sent (mongod's safe reconfig), and the plan is made again from the
-    live config after every step.
+    a member whose C(arbiterOnly) or C(buildIndexes) changes removed then added again, mongod's PSA rule (a new
+    secondary of a primary-secondary-arbiter set gets its vote before its priority), the implicit default write
+    concern kept as it is (also for the primary's own clearing of C(newlyAdded)), and the primary stepped down
+    before it is removed or made unelectable. Each step is committed by a majority before the next is sent
+    (mongod's safe reconfig), and the plan is made again from the live config after every step.
+  - The plan is a search for the fewest reconfigs (then the fewest step-downs); when no sequence of accepted steps
+    reaches the declaration, nothing is sent and the error names the rule that blocks and what would unblock it
+    (O(default_write_concern), another electable member, or O(force) for a set that has lost its majority).
   - Idempotency compares content, not versions; server defaults, C(term), C(newlyAdded) and automatic version
     bumps are not changes. A run that changes nothing sends one C(hello) per member and one C(replSetGetConfig).
 author:

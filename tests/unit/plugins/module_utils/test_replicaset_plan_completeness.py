@@ -233,10 +233,10 @@ def test_the_planner_finds_a_shortest_path_exactly_when_one_exists():
 
 @pytest.mark.parametrize("live, target, reconfigs", [
     # The case: three data members, a hidden priority-0 delayed voter and an arbiter, declared as the
-    # three data members plus a new one. Add the new member first (six voters once it counts), then the
-    # arbiter leaves, then the hidden member: the implicit write concern never changes.
+    # three data members plus a new one. The arbiter leaves in the step that adds the new member (which does
+    # not vote yet), then the hidden member leaves: w:majority throughout, two reconfigs.
     (("electable", "electable", "electable", "hidden", "arbiter", None),
-     ("electable", "electable", "electable", None, None, "electable"), 3),
+     ("electable", "electable", "electable", None, None, "electable"), 2),
     # P+A to P+S+A: the new secondary enters with priority 0, then gets its priority (PSA rule).
     (("electable", "arbiter", None), ("electable", "arbiter", "electable"), 2),
 ])
