@@ -245,6 +245,8 @@ class _Universe:
         self.states = {host: self._states(host) for host in order}
         self.goals = {host: self._goals(host) for host in order}
         self._members = {}
+        self._free = {}
+        self._flips = {}
 
     def compatible(self, host):
         live, target = self.live.get(host), self.target.get(host)
@@ -313,6 +315,20 @@ class _Universe:
                 member["priority"] = 0
         member["_id"] = live["_id"] if identity == LIVE else self.new_ids[host]
         return member
+
+    def free_move(self, host, state, staged, add_voters, is_primary):
+        key = (host, state, staged, add_voters, is_primary)
+        if key not in self._free:
+            self._free[key] = _free_move(self, host, state, staged, add_voters, is_primary)
+        return self._free[key]
+
+    def flips(self, host, state, newly_added):
+        """The voting changes ``host`` may make from ``state`` in one step."""
+        key = (host, state, newly_added)
+        if key not in self._flips:
+            self._flips[key] = [c for c in _moves(self, host, state) if _is_flip(self, host, state, c, newly_added)
+                                and (len(self.hosts) <= EXHAUSTIVE_HOSTS or _toward(self, host, state, c))]
+        return self._flips[key]
 
     def live_state(self, host):
         member = self.live[host]
@@ -460,10 +476,8 @@ class _Search:
         flags = {m["host"] for m in members if m.get("newlyAdded")}
         flips = [None]
         for index, (host, state) in enumerate(zip(universe.hosts, states)):
-            for candidate in _moves(universe, host, state):
-                if _is_flip(universe, host, state, candidate, host in flags) and (
-                        len(universe.hosts) <= EXHAUSTIVE_HOSTS or _toward(universe, host, state, candidate)):
-                    flips.append((index, candidate))
+            for candidate in universe.flips(host, state, host in flags):
+                flips.append((index, candidate))
         seen = set()
         if dirty:
             # Only fields no rule looks at, or settings, differ: one reconfig with every member as declared.
@@ -476,7 +490,7 @@ class _Search:
                     if flip is not None and index == flip[0]:
                         nxt[index] = flip[1]
                     elif staged is not None:
-                        move = _free_move(universe, host, state, staged, voters != "none", host == primary)
+                        move = universe.free_move(host, state, staged, voters != "none", host == primary)
                         if move is not None:
                             nxt[index] = move
                 if voters == "fill":
@@ -654,6 +668,11 @@ def plan(config, desired, settings=None, primary=None, default_wc_set=False, all
     if steps is not None:
         return steps
     raise _explain(search, args)
+
+
+def find_path(config, desired, settings=None, primary=None, default_wc_set=False, allow_multiple_arbiters=False):
+    """The steps ``plan`` returns, or None where it would raise (without working out why)."""
+    return _Search(config, desired, settings or {}, primary, default_wc_set, allow_multiple_arbiters).run()
 
 
 def _explain(search, args):
