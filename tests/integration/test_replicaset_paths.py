@@ -145,10 +145,12 @@ def converge(cluster, run_playbook, majority_writer, members, by_hand, expected,
     done = reconfigs(applied["steps"])
     assert len(done) == len(reconfigs(planned)) == by_hand, (reasons(applied["steps"]), reasons(planned))
     assert all(step.get("committed", True) for step in done), reasons(applied["steps"])
-    # The module's first step is plan()'s first step: the same live config went in.
-    assert applied["steps"][0]["reasons"] == (checked["steps"][0]["reasons"])
-    assert [s for s in applied["steps"] if s["action"] != "set_default_write_concern"][0]["reasons"] \
-        == planned[0]["reasons"]
+    # Check mode reported what the run did first, and the run took plan()'s path: the same first step
+    # (the same live config went in) and the same reconfigs and step-downs in the same order.
+    assert applied["steps"][0]["reasons"] == checked["steps"][0]["reasons"]
+    executed = [s for s in applied["steps"] if s["action"] != "set_default_write_concern"]
+    assert executed[0]["reasons"] == planned[0]["reasons"]
+    assert [s["action"] for s in executed] == [s["action"] for s in planned], (reasons(executed), reasons(planned))
     writer.wait_for_acknowledged(5)  # and still flowing after it
 
     after = assert_members(cluster, expected)
