@@ -22,6 +22,18 @@ Two fixtures make the API the tests (and the replicaset module's tests) use:
     with the output unless ``expect_failure`` (then a zero exit fails it). Any
     password found in the tasks or extra vars must not appear in the output or
     the results; the test fails if one does.
+
+``majority_writer(cluster, **options)``
+    starts a :class:`MajorityWriter` thread against the set (a pymongo client
+    with the set's seed list, ``w="majority"``, ``retryWrites=True``) that
+    inserts numbered documents into ``quorum_writer.writesN`` (N counts the
+    test's writers) until ``stop()``. ``wait_for_acknowledged(k)`` polls until
+    k more inserts are acknowledged; ``stop()`` prints and returns the report
+    (acknowledged inserts, failed ones by error, longest stall between two
+    acknowledgements) and fails the test if the thread met an error that is not
+    "no primary now"; ``assert_no_acknowledged_write_lost()`` then reads the
+    collection with readConcern majority and fails the test for any
+    acknowledged ``_id`` missing. Writers still running are stopped at teardown.
 """
 
 import json
@@ -29,12 +41,14 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import yaml
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError, WriteConcernError
+from pymongo.read_concern import ReadConcern
 
 from mongosim.cluster import Cluster, free_ports
 
@@ -318,3 +332,159 @@ def run_playbook(tmp_path):
         return outcome
 
     return run
+
+
+# ---------------------------------------------------------------- a writer during a change
+
+# Server errors that mean "no primary to take this write right now" (error_codes.yml: the NotPrimaryError
+# and ShutdownError categories, InterruptedDueToReplStateChange, and the write-concern failures a step-down
+# or a slow majority gives); pymongo raises most of them as NotPrimaryError (an AutoReconnect) already.
+TRANSIENT_WRITE_CODES = frozenset((
+    6, 7, 89, 9001,             # HostUnreachable, HostNotFound, NetworkTimeout, SocketException
+    50, 262,                    # MaxTimeMSExpired, ExceededTimeLimit
+    64,                         # WriteConcernFailed (wtimeout)
+    91, 11600, 11602,           # ShutdownInProgress, InterruptedAtShutdown, InterruptedDueToReplStateChange
+    189, 10107, 13435, 13436,   # PrimarySteppedDown, NotWritablePrimary, NotPrimaryNoSecondaryOk,
+))                              # NotPrimaryOrSecondary
+
+
+class MajorityWriter(threading.Thread):
+    """Inserts ``{"_id": n}`` for n = 0, 1, 2, ... with ``w: "majority"`` until stopped.
+
+    An insert that returns was acknowledged by a majority and must never be lost. One that fails
+    with a "no primary now" error (pymongo has retried it once already: retryWrites) is not
+    acknowledged: its ``_id`` is claimed neither way, the thread polls the client's view of the set
+    until it knows a primary again (pymongo's monitors check the set again at once after such an
+    error), and the next insert takes the next ``_id``. Any other error ends the thread and fails
+    the test at ``stop()``. ``pace`` is the time between two inserts, to keep one writer's load
+    modest on a shared machine; it is not a wait for anything.
+    """
+
+    def __init__(self, cluster, database="quorum_writer", collection="writes", pace=0.02,
+                 primary_wait=30.0, client_options=None):
+        super().__init__(name="majority-writer", daemon=True)
+        self.cluster = cluster
+        self.database = database
+        self.collection = collection
+        self.pace = pace
+        self.primary_wait = primary_wait
+        self.acknowledged = []
+        self.failures = {}          # error class name (and code) -> count
+        self.last_failure = None
+        self.longest_stall = 0.0    # the longest time between two acknowledged inserts (or the start and the first)
+        self.attempts = 0
+        self.unexpected = None      # the exception that ended the thread
+        self._stop_event = threading.Event()
+        options = dict(w="majority", wtimeoutMS=60000, retryWrites=True, serverSelectionTimeoutMS=2000,
+                       heartbeatFrequencyMS=500, connectTimeoutMS=2000)
+        if cluster.tls_files:
+            options.update(tls=True, tlsCAFile=cluster.tls_files["ca"],
+                           tlsCertificateKeyFile=cluster.tls_files["pem"])
+        options.update(client_options or {})
+        self.client = MongoClient(self.seed_list(), **options)
+
+    def seed_list(self):
+        return "mongodb://%s/?replicaSet=%s" % (",".join(self.cluster.hosts), self.cluster.repl_set)
+
+    def run(self):
+        coll = self.client[self.database][self.collection]
+        number = 0
+        last_ack = time.monotonic()
+        try:
+            while not self._stop_event.is_set():
+                self.attempts += 1
+                try:
+                    coll.insert_one({"_id": number, "at": time.time()})
+                except (AutoReconnect, WriteConcernError, OperationFailure) as exc:
+                    # AutoReconnect covers NotPrimaryError and ServerSelectionTimeoutError.
+                    code = getattr(exc, "code", None)
+                    if not isinstance(exc, AutoReconnect) and code not in TRANSIENT_WRITE_CODES:
+                        raise
+                    name = "%s(%s)" % (type(exc).__name__, code) if code is not None else type(exc).__name__
+                    self.failures[name] = self.failures.get(name, 0) + 1
+                    self.last_failure = "%s: %s" % (name, str(exc)[:300])
+                    number += 1
+                    self._wait_for_primary()
+                else:
+                    now = time.monotonic()
+                    self.longest_stall = max(self.longest_stall, now - last_ack)
+                    last_ack = now
+                    self.acknowledged.append(number)
+                    number += 1
+                self._stop_event.wait(self.pace)
+        except BaseException as exc:  # noqa: BLE001 - kept for stop(), which fails the test with it
+            self.unexpected = exc
+
+    def _wait_for_primary(self):
+        deadline = time.monotonic() + self.primary_wait
+        while not self._stop_event.is_set() and time.monotonic() < deadline:
+            if self.client.primary is not None:
+                return
+            self._stop_event.wait(0.05)
+
+    def wait_for_acknowledged(self, more=1, timeout=120.0):
+        """Poll until ``more`` further inserts are acknowledged: the set takes majority writes now."""
+        target = len(self.acknowledged) + more
+        wait_for(lambda: len(self.acknowledged) >= target or not self.is_alive(), timeout=timeout,
+                 what="%d more acknowledged inserts (last failure: %s)" % (more, self.last_failure))
+        assert len(self.acknowledged) >= target, "the writer stopped: %r" % (self.unexpected,)
+
+    def stop(self, timeout=60.0):
+        """Stop the thread and return the report (also printed); fails the test if the thread broke."""
+        self._stop_event.set()
+        self.join(timeout)
+        assert not self.is_alive(), "the writer did not stop within %ss" % timeout
+        report = self.report()
+        print("majority writer: %(acknowledged)d acknowledged of %(attempts)d inserts, longest stall "
+              "%(longest_stall).2fs, failed inserts %(failures)s" % report)
+        if self.unexpected is not None:
+            raise AssertionError("the writer thread failed: %r; %s" % (self.unexpected, report)) \
+                from self.unexpected
+        return report
+
+    def report(self):
+        return {"acknowledged": len(self.acknowledged), "attempts": self.attempts,
+                "longest_stall": round(self.longest_stall, 2), "failures": dict(self.failures),
+                "last_failure": self.last_failure}
+
+    def assert_no_acknowledged_write_lost(self, timeout=120.0):
+        """Read the collection with readConcern majority; every acknowledged ``_id`` must be in it."""
+        assert not self.is_alive(), "stop() the writer first"
+        assert self.acknowledged, "the writer never had an insert acknowledged: %s" % self.report()
+        coll = self.client[self.database].get_collection(self.collection, read_concern=ReadConcern("majority"))
+        deadline = time.monotonic() + timeout
+        while True:
+            # The read goes to the primary: tried again while the set is between primaries.
+            try:
+                found = {doc["_id"] for doc in coll.find({}, {"_id": 1})}
+                break
+            except AutoReconnect:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        missing = sorted(set(self.acknowledged) - found)
+        assert not missing, "%d acknowledged writes lost (the first: %s); %s" % (len(missing), missing[:20],
+                                                                               self.report())
+        return found
+
+    def close(self):
+        self.client.close()
+
+
+@pytest.fixture
+def majority_writer():
+    writers = []
+
+    def start(cluster, **options):
+        # Each writer of a test numbers from 0, so each gets its own collection.
+        options.setdefault("collection", "writes%d" % len(writers))
+        writer = MajorityWriter(cluster, **options)
+        writers.append(writer)
+        writer.start()
+        return writer
+
+    yield start
+    for writer in writers:
+        writer._stop_event.set()
+        writer.join(60)
+        writer.close()
