@@ -93,6 +93,15 @@ def _describe_step(step):
     return "%s: applied" % action
 
 
+def _concern_text(concern):
+    parts = ["w: %s" % concern.get("w")]
+    if concern.get("j") is not None:
+        parts.append("j: %s" % bool(concern["j"]))
+    if concern.get("wtimeout"):
+        parts.append("wtimeout: %s" % concern["wtimeout"])
+    return "{%s}" % ", ".join(parts)
+
+
 class Converger:
     """One run of the replicaset module. ``run()`` returns the module's result dict."""
 
@@ -116,6 +125,7 @@ class Converger:
         self.hellos = {}
         self.login_member = None
         self.steps = []
+        self.default_wc_set = None  # whether a cluster-wide default write concern is set, once asked
 
     # -- talking to members -------------------------------------------------
 
@@ -352,16 +362,13 @@ class Converger:
         reply = self._member_command(primary, "getDefaultRWConcern", "getDefaultRWConcern")
         return bool(reply.get("defaultWriteConcern")) and reply.get("defaultWriteConcernSource") == "global"
 
-    def _plan(self, config, primary, default_wc_set=False):
-        options = dict(allow_multiple_arbiters=self.allow_multiple_arbiters)
-        try:
-            return plan(config, self.desired, self.settings, primary, default_wc_set=default_wc_set, **options)
-        except PlanError:
-            # The implicit write-concern rule only matters when no cluster-wide
-            # default is set; ask only now, so that no-op runs send nothing more.
-            if default_wc_set or not self._default_write_concern_set(primary):
-                raise
-            return plan(config, self.desired, self.settings, primary, default_wc_set=True, **options)
+    def _plan(self, config, primary):
+        # The implicit write-concern rule holds only while no cluster-wide default is set: ask once per
+        # run, and only when something is to change (a no-op run returns before planning).
+        if self.default_wc_set is None:
+            self.default_wc_set = self._default_write_concern_set(primary)
+        return plan(config, self.desired, self.settings, primary, default_wc_set=self.default_wc_set,
+                    allow_multiple_arbiters=self.allow_multiple_arbiters)
 
     def write_concern_step(self, primary):
         """A step setting the cluster-wide default write concern, or None when it already is as asked."""
@@ -376,8 +383,9 @@ class Converger:
         if reply.get("defaultWriteConcernSource") == "global" and shape(current) == shape(wanted):
             return None
         return {"action": "set_default_write_concern", "write_concern": dict(wanted),
-                "reasons": ["cluster-wide default write concern %s -> %s (was %s)"
-                            % (shape(current), shape(wanted), reply.get("defaultWriteConcernSource"))]}
+                "reasons": ["cluster-wide default write concern set to %s (was %s: %s)"
+                            % (_concern_text(wanted), reply.get("defaultWriteConcernSource") or "unset",
+                               _concern_text(current) if current else "none")]}
 
     def set_default_write_concern(self, primary, step):
         command = {"setDefaultRWConcern": 1, "defaultWriteConcern": step["write_concern"],
@@ -543,7 +551,8 @@ class Converger:
         if self.check_mode:
             if wc_step:
                 self.steps.append(wc_step)
-            planned = self._plan(config, primary, default_wc_set=bool(wc_step))
+                self.default_wc_set = True  # set before any reconfig by the real run
+            planned = self._plan(config, primary)
             self.steps.extend(planned)
             last = [s["config"] for s in planned if s["action"] == "reconfig"]
             after = normalised_config(last[-1]) if last else before
@@ -551,6 +560,7 @@ class Converger:
         if wc_step:
             # Before any reconfig: the implicit write-concern rule no longer applies once it is set.
             self.set_default_write_concern(primary, wc_step)
+            self.default_wc_set = True
         added_voters = True  # a run interrupted earlier may have left newlyAdded members behind
         for _round in range(200):
             if added_voters:
