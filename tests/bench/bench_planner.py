@@ -65,5 +65,20 @@ def main():
                  reconfigs, peak // 1024))
 
 
+def completeness():
+    """The exhaustive comparison with the brute force over the larger universe (minutes, not in make test)."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit" / "plugins" / "module_utils"))
+    import test_replicaset_plan_completeness as universe  # noqa: PLC0415 (needs the path above)
+
+    started = time.perf_counter()
+    pairs, mismatches = universe.check_universe("large")
+    print("completeness, %d slots x %d kinds: %d pairs in %.0f s, %d differ from the brute force"
+          % (universe.UNIVERSES["large"][0], len(universe.UNIVERSES["large"][1]), pairs,
+             time.perf_counter() - started, len(mismatches)))
+    for row in mismatches[:10]:
+        print("  live %s (primary m%d, wc set %s) -> %s: planner %s, shortest %s" % row[:6])
+
+
 if __name__ == "__main__":
     main()
+    completeness()
