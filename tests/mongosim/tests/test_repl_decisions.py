@@ -233,8 +233,9 @@ def test_write_concern_tag_mode_counts_distinct_tag_values():
 
 
 # ---------------------------------------------------------------- sync source
-def choose(cfg, members, my_applied=op(10), needs_initial_sync=False, me=0):
-    return decisions.choose_sync_source(cfg, cfg["members"][me], my_applied, members, needs_initial_sync,
+def choose(cfg, members, needs_initial_sync=False):
+    """Member 0 (last applied at second 10) chooses."""
+    return decisions.choose_sync_source(cfg, cfg["members"][0], op(10), members, needs_initial_sync,
                                         cfg["settings"]["chainingAllowed"])
 
 
