@@ -35,6 +35,7 @@ class ErrorCode:
 
     Unauthorized = 13
     AuthenticationFailed = 18
+    NewReplicaSetConfigurationIncompatible = 103
     ShutdownInProgress = 91
     PrimarySteppedDown = 189
     NotWritablePrimary = 10107

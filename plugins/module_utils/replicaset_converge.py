@@ -270,7 +270,10 @@ class Converger:
             joining = [h for h in data_voters if (entries.get(h) or {}).get("stateStr") not in ("PRIMARY", "SECONDARY")]
             leaving = [h for h in joining if h not in declared]
             if expected - counted <= len(leaving):
-                return self.read_config(primary) if waited else config
+                seen = [m.get("configVersion") for m in status.get("members", []) if m.get("self")]
+                # The primary's own reconfig that clears a flag may have come after ``config`` was read.
+                fresh = not waited and seen == [config.get("version")]
+                return config if fresh else self.read_config(primary)
             if time.time() >= deadline:
                 staying = [h for h in joining if h in declared]
                 raise MongoModuleError(
@@ -419,6 +422,12 @@ class Converger:
         return self.wait_for_primary(self._all_addresses() + [primary], exclude=primary,
                                      what="new primary after %s stepped down" % primary)
 
+    @staticmethod
+    def _config_moved_on(exc, conflicts):
+        """Whether a refused step was refused only because the live config had a newer version by then."""
+        return (exc.details.get("code") == ErrorCode.NewReplicaSetConfigurationIncompatible
+                and "must be greater than old" in exc.msg and len(conflicts) < 10)
+
     def reconfig(self, primary, step):
         document = step["config"]
         command = {"replSetReconfig": document, "maxTimeMS": int(self.wait_timeout * 1000)}
@@ -562,6 +571,7 @@ class Converger:
             self.set_default_write_concern(primary, wc_step)
             self.default_wc_set = True
         added_voters = True  # a run interrupted earlier may have left newlyAdded members behind
+        conflicts = []
         for _round in range(200):
             if added_voters:
                 config = self.wait_for_newly_added(primary, config)
@@ -574,7 +584,16 @@ class Converger:
                 added_voters = False
             else:
                 before_ids = {m["_id"] for m in config["members"]}
-                self.reconfig(primary, step)
+                try:
+                    self.reconfig(primary, step)
+                except MongoModuleError as exc:
+                    if not self._config_moved_on(exc, conflicts):
+                        raise
+                    # The primary changed the config itself (clearing a newlyAdded flag) between our read
+                    # and our step: read it again and plan anew.
+                    conflicts.append(step)
+                    config = self.read_config(primary)
+                    continue
                 added_voters = any(m["_id"] not in before_ids and m.get("votes", 1)
                                    for m in step["config"]["members"])
             config = self.read_config(primary)
