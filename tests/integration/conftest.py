@@ -463,8 +463,8 @@ class MajorityWriter(threading.Thread):
                     raise
                 time.sleep(0.1)
         missing = sorted(set(self.acknowledged) - found)
-        assert not missing, "%d acknowledged writes lost (the first: %s); %s" % (len(missing), missing[:20],
-                                                                               self.report())
+        assert not missing, "%d acknowledged writes lost (the first: %s); %s" % (
+            len(missing), missing[:20], self.report())
         return found
 
     def close(self):

@@ -245,8 +245,8 @@ def test_pss_to_psa_needs_a_default_write_concern_then_back(mongosim_cluster, ru
 # ---------------------------------------------------------------- c. PSA -> PSS' (the arbiter replaced)
 
 
-def test_arbiter_replaced_by_a_data_member_needs_a_default_write_concern(mongosim_cluster, run_playbook,
-                                                                        majority_writer):
+def test_arbiter_replaced_by_a_data_member_needs_a_default_write_concern(
+        mongosim_cluster, run_playbook, majority_writer):
     # P S A has the implicit write concern w:1, P S S' majority. Every path between them changes it at
     # some step (each step keeps it, and the two ends differ), so without a cluster-wide default no
     # path exists at all, in one run or several: plan() raises WriteConcernRuleError and the module

@@ -76,4 +76,3 @@ def _address_is_local(address):
         return True
     except OSError:
         return False
-

@@ -259,4 +259,3 @@ def decode_raw(entry):
         return entry
     from bson import decode
     return decode(entry.raw)
-

@@ -120,7 +120,9 @@ def test_a_writable_primary_refuses_a_dry_run_unless_the_candidate_outranks_it()
     # A candidate two terms ahead is not held back by this primary.
     assert vote(term=7, **primary) is None
     # A real vote is not refused for this reason.
-    assert vote(**dict(primary, dry_run=False)) is None
+    real_vote = dict(primary)
+    real_vote["dry_run"] = False
+    assert vote(**real_vote) is None
 
 
 def test_candidate_outranks():
@@ -285,4 +287,3 @@ def test_hidden_delayed_down_and_non_index_building_members_are_not_sources():
     assert choose(cfg, members) is None
     members[4].health = 1.0
     assert choose(cfg, members)["_id"] == 4
-
