@@ -98,7 +98,7 @@ def make_test_pki(directory, specs, organisation="quorum.mongodb tests",
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m mongosim.testing", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m mongosim.testing", description=__doc__.split("\n", maxsplit=1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
     pki = commands.add_parser("pki", help="make a throwaway CA and certificates (see make_test_pki)")
     pki.add_argument("directory")
