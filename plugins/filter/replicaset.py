@@ -273,10 +273,10 @@ def replicaset_restart_order(hosts, states):
     return [host for host in hosts if host not in primaries] + primaries
 
 
-def _first_present(mapping, *keys, default=None):
-    for key in keys:
-        if isinstance(mapping, dict) and mapping.get(key) is not None:
-            return mapping[key]
+def _present(mapping, key, default=None):
+    """``mapping[key]`` when ``mapping`` is a dict holding a value other than None there, else ``default``."""
+    if isinstance(mapping, dict) and mapping.get(key) is not None:
+        return mapping[key]
     return default
 
 
@@ -290,61 +290,61 @@ def _cell(value):
     return str(value)
 
 
+# Column title and the member key of quorum.mongodb.replicaset_info's result
+# (module_utils/replicaset_status.py replicaset_summary) it shows.
 STATUS_COLUMNS = (
-    ("member", ("name", "host")),
-    ("state", ("state", "state_str", "stateStr")),
-    ("health", ("health",)),
-    ("lag (s)", ("lag", "lag_secs", "lag_seconds", "replication_lag_secs")),
-    ("votes", ("votes",)),
-    ("priority", ("priority",)),
+    ("member", "name"),
+    ("state", "state"),
+    ("health", "health"),
+    ("lag (s)", "lag"),
+    ("votes", "votes"),
+    ("priority", "priority"),
 )
 
 
 def replicaset_status_table(status):
-    """Lines of a member table (name, state, health, lag, votes, priority) and the fault tolerance."""
-    members = _first_present(status, "members", default=[]) or []
-    rows = [[title for title, _keys in STATUS_COLUMNS]]
+    """Lines of a member table (name, state, health, lag, votes, priority) and the fault tolerance.
+
+    ``status`` is quorum.mongodb.replicaset_info's result as the module returns it.
+    """
+    members = _present(status, "members", default=[])
+    rows = [[title for title, _key in STATUS_COLUMNS]]
     for member in members:
         row = []
-        for title, keys in STATUS_COLUMNS:
-            value = _first_present(member, *keys)
+        for title, key in STATUS_COLUMNS:
+            value = _present(member, key)
             if title == "health" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = "up" if value == 1 else "down"
             row.append(_cell(value))
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    primary = _first_present(status, "primary")
+    primary = _present(status, "primary")
     lines.append("primary: %s" % (primary if primary else "none"))
-    tolerance = _first_present(status, "fault_tolerance")
+    tolerance = _present(status, "fault_tolerance")
     if isinstance(tolerance, dict):
-        overall = _first_present(tolerance, "overall", "members", "voting_members")
-        lines.append("fault tolerance: %s voting member(s) can fail with a primary still elected" % _cell(overall))
-        current = _first_present(tolerance, "current")
+        lines.append("fault tolerance: %s voting member(s) can fail with a primary still elected"
+                     % _cell(_present(tolerance, "overall")))
+        current = _present(tolerance, "current")
         if current is not None:
             lines.append("fault tolerance now: %s more voting member(s) can fail (%s of %s voting members reachable)"
-                         % (_cell(current), _cell(_first_present(tolerance, "reachable_voting_members")),
-                            _cell(_first_present(tolerance, "voting_members"))))
-        per_tag = _first_present(tolerance, "per_tag", "tags", default={}) or {}
+                         % (_cell(current), _cell(_present(tolerance, "reachable_voting_members")),
+                            _cell(_present(tolerance, "voting_members"))))
+        per_tag = _present(tolerance, "per_tag", default={})
         for tag in sorted(per_tag):
-            lines.append("fault tolerance by %s: %s" % (tag, json_compact(per_tag[tag])))
-    elif tolerance is not None:
-        lines.append("fault tolerance: %s voting member(s) can fail with a primary still elected" % _cell(tolerance))
+            lines.append("fault tolerance by %s: %s" % (tag, _tag_summary(per_tag[tag])))
     return lines
 
 
 def _tag_cell(value):
-    """One tag value's answer: a number, or replicaset_info's {remaining_votes, majority_kept}."""
-    if isinstance(value, dict) and "remaining_votes" in value:
-        return "%s votes remain (majority %s)" % (_cell(value["remaining_votes"]),
-                                                  "kept" if value.get("majority_kept") else "lost")
-    return _cell(value)
+    """One tag value's answer, replicaset_info's ``{remaining_votes, majority_kept}``."""
+    return "%s votes remain (majority %s)" % (_cell(_present(value, "remaining_votes")),
+                                              "kept" if _present(value, "majority_kept") else "lost")
 
 
-def json_compact(value):
-    if isinstance(value, dict):
-        return ", ".join("%s=%s" % (key, _tag_cell(value[key])) for key in sorted(value))
-    return _cell(value)
+def _tag_summary(values):
+    """One tag's line: ``value=answer`` for each of its values, sorted (``values`` maps a tag value to its answer)."""
+    return ", ".join("%s=%s" % (value, _tag_cell(values[value])) for value in sorted(values))
 
 
 class FilterModule:

@@ -50,6 +50,7 @@ from pymongo import MongoClient
 from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError, WriteConcernError
 from pymongo.read_concern import ReadConcern
 
+from mongosim import testing
 from mongosim.cluster import Cluster, free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -67,18 +68,8 @@ NOT_SECRET_KEYS = ("update_password",)
 
 
 def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except PyMongoError as exc:
-            last_error = exc
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last error: %r)" % (timeout, what, last_error))
+    """Poll ``predicate`` until it is truthy (a pymongo error counts as not yet); fail after ``timeout``."""
+    return testing.wait_for(predicate, timeout, interval, what, retry_on=(PyMongoError,))
 
 
 class IntegrationCluster(Cluster):
@@ -165,21 +156,8 @@ class IntegrationCluster(Cluster):
 @pytest.fixture(scope="session")
 def mongosim_pki(tmp_path_factory):
     """A throwaway CA and a member/client certificate for 127.0.0.1 and localhost."""
-    path = tmp_path_factory.mktemp("pki")
-
-    def run(*args):
-        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=path)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=quorum.mongodb integration CA")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "member.key", "-out", "member.csr", "-subj",
-        "/O=quorum/CN=localhost")
-    (path / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                                  "extendedKeyUsage=serverAuth,clientAuth\n")
-    run("x509", "-req", "-in", "member.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "member.crt", "-days", "2", "-extfile", "ext.cnf")
-    (path / "member.pem").write_text((path / "member.crt").read_text() + (path / "member.key").read_text())
-    return {"ca": str(path / "ca.pem"), "pem": str(path / "member.pem")}
+    paths = testing.make_test_pki(tmp_path_factory.mktemp("pki"), ["member"], ca_name="quorum.mongodb integration CA")
+    return {"ca": paths["ca"], "pem": paths["member"]}
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ import os
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 from pymongo import MongoClient
 from pymongo.errors import NotPrimaryError, OperationFailure, PyMongoError
 
+from mongosim import testing
 from mongosim.cluster import Cluster, free_ports
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,18 +24,8 @@ def direct(host, **kwargs):
 
 
 def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except PyMongoError as exc:
-            last_error = exc
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last error: %r)" % (what, last_error))
+    """Poll ``predicate`` until it is truthy (a pymongo error counts as not yet); fail after ``timeout``."""
+    return testing.wait_for(predicate, timeout, interval, what, retry_on=(PyMongoError,))
 
 
 def primary_of(hosts, **kwargs):

@@ -2,10 +2,10 @@
 keyFile, and TLS modes."""
 
 import ssl
-import subprocess
 
 import pytest
 from pymongo import MongoClient
+from mongosim import testing
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 from conftest import FAST, direct, error_of, make_keyfile, wait_for
@@ -162,21 +162,8 @@ def test_member_with_a_different_keyfile_stays_unhealthy(make_cluster, tmp_path)
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """A throwaway CA and a member certificate for 127.0.0.1/localhost."""
-    path = tmp_path_factory.mktemp("pki")
-
-    def run(*args):
-        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=path)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=mongosim test CA")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "member.key", "-out", "member.csr", "-subj",
-        "/O=quorum/CN=localhost")
-    (path / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                                  "extendedKeyUsage=serverAuth,clientAuth\n")
-    run("x509", "-req", "-in", "member.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "member.crt", "-days", "2", "-extfile", "ext.cnf")
-    (path / "member.pem").write_text((path / "member.crt").read_text() + (path / "member.key").read_text())
-    return {"ca": str(path / "ca.pem"), "pem": str(path / "member.pem")}
+    paths = testing.make_test_pki(tmp_path_factory.mktemp("pki"), ["member"], ca_name="mongosim test CA")
+    return {"ca": paths["ca"], "pem": paths["member"]}
 
 
 def _tls_client(host, pki, cert=True, **kwargs):

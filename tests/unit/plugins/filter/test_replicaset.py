@@ -325,7 +325,9 @@ def test_status_table_lists_members_and_tolerance(replicaset_filters):
             {"name": "db4.example.net:27017", "state": "(not reachable/healthy)", "health": 0, "votes": 0,
              "priority": 0},
         ],
-        "fault_tolerance": {"overall": 1, "per_tag": {"dc": {"east": 0, "west": 1}}},
+        "fault_tolerance": {"overall": 1, "per_tag": {"dc": {
+            "east": {"remaining_votes": 0, "majority_kept": False},
+            "west": {"remaining_votes": 1, "majority_kept": True}}}},
     }
     lines = replicaset_filters.replicaset_status_table(status)
     assert lines[0].split() == ["member", "state", "health", "lag", "(s)", "votes", "priority"]
@@ -336,11 +338,12 @@ def test_status_table_lists_members_and_tolerance(replicaset_filters):
     assert len({line.index("up") for line in lines[1:3]}) == 1
     assert "primary: db1:27017" in lines
     assert "fault tolerance: 1 voting member(s) can fail with a primary still elected" in lines
-    assert "fault tolerance by dc: east=0, west=1" in lines
+    assert "fault tolerance by dc: east=0 votes remain (majority lost), west=1 votes remain (majority kept)" in lines
 
 
 def test_status_table_without_primary_or_members(replicaset_filters):
-    lines = replicaset_filters.replicaset_status_table({"members": [], "fault_tolerance": 0})
+    lines = replicaset_filters.replicaset_status_table(
+        {"members": [], "fault_tolerance": {"overall": 0, "voting_members": 0, "majority": 0, "per_tag": {}}})
     assert lines[1:] == ["primary: none", "fault tolerance: 0 voting member(s) can fail with a primary still elected"]
 
 

@@ -33,8 +33,17 @@ def test_status_table_of_a_replicaset_info_result(replicaset_filters):
     ]
 
 
-def test_per_tag_numbers_still_render_as_numbers(replicaset_filters):
-    per_tag = {"dc": {"b": {"remaining_votes": 3, "majority_kept": True}, "c": 1}}
+def test_each_tag_lists_its_values_sorted(replicaset_filters):
+    per_tag = {"rack": {"r2": {"remaining_votes": 1, "majority_kept": False}},
+               "dc": {"c": {"remaining_votes": 2, "majority_kept": True},
+                      "b": {"remaining_votes": 3, "majority_kept": True}}}
     lines = replicaset_filters.replicaset_status_table({"members": [], "fault_tolerance": {"overall": 2,
                                                                                            "per_tag": per_tag}})
-    assert lines[-1] == "fault tolerance by dc: b=3 votes remain (majority kept), c=1"
+    assert lines[-2:] == ["fault tolerance by dc: b=3 votes remain (majority kept), c=2 votes remain (majority kept)",
+                          "fault tolerance by rack: r2=1 votes remain (majority lost)"]
+
+
+def test_keys_replicaset_info_does_not_return_are_not_read(replicaset_filters):
+    # rs.status()'s own spelling (stateStr) is not replicaset_info's: the table reads only the module's keys.
+    lines = replicaset_filters.replicaset_status_table({"members": [{"name": "db1:27017", "stateStr": "PRIMARY"}]})
+    assert lines[1].split() == ["db1:27017", "-", "-", "-", "-", "-"]
