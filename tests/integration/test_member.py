@@ -62,8 +62,8 @@ def test_no_authorization(mongosim_cluster, run_playbook):
 
 def test_a_member_that_does_not_answer_is_reported(run_playbook):
     port = free_ports(1)[0]
-    task = {"name": "Ask nobody", "quorum.mongodb.member": {"login_host": "127.0.0.1", "login_port": port,
-                                                           "connect_timeout_ms": 500, "service_name": "quorum-none"}}
+    args = {"login_host": "127.0.0.1", "login_port": port, "connect_timeout_ms": 500, "service_name": "quorum-none"}
+    task = {"name": "Ask nobody", "quorum.mongodb.member": args}
     result = run_playbook([task]).results[0]
     assert result["state"] == "UNREACHABLE" and result["login"] is None
     assert result["error"] and result["service_state"]
