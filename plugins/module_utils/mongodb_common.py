@@ -58,6 +58,21 @@ NOT_PRIMARY_CODES = frozenset((
 ))
 
 
+# How a client gets in on a member, decided once (decide_login) for every module and role:
+# the user module, the member module (which reports it to the roles) and through it the
+# replicaset role's choice of credentials. One vocabulary:
+# login_user and login_password authenticate.
+LOGIN_CREDENTIALS = "credentials"
+# Nothing asks for credentials: authorization is off (or security.transitionToAuth is on).
+LOGIN_NO_AUTHORIZATION = "no_authorization"
+# No user exists yet and the connection comes over loopback: the first user may be created (and the set
+# initiated, reconfigured and its status read), nothing else (tests/mongosim/SEMANTICS.md section 9.3).
+LOGIN_LOCALHOST_EXCEPTION = "localhost_exception"
+# Users exist, and the connection has no credentials that authenticate: nothing may be managed.
+LOGIN_REFUSED = "refused"
+LOGIN_MODES = (LOGIN_CREDENTIALS, LOGIN_NO_AUTHORIZATION, LOGIN_LOCALHOST_EXCEPTION, LOGIN_REFUSED)
+
+
 def connection_argument_spec():
     """The options every module shares (see plugins/doc_fragments/connection.py)."""
     return dict(
@@ -247,3 +262,104 @@ def json_safe(value):
         if isinstance(value, Int64):
             return int(value)
     return str(value)
+
+
+def member_state(hello):
+    """The member's state named as replSetGetStatus names it, from its hello reply (None: it did not answer).
+
+    UNREACHABLE (no answer), PRIMARY, SECONDARY, ARBITER, OTHER (in a set but neither: STARTUP2,
+    RECOVERING, ROLLBACK, a primary stepping down), NO_CONFIG (started with a set name but without a config:
+    never initiated, or removed), STANDALONE (writable without a set name), NOT_REPLICA_SET. The shapes are
+    those of tests/mongosim/SEMANTICS.md section 2 (MongoDB's hello_response.cpp, fillHelloForReplSet).
+    """
+    if hello is None:
+        return "UNREACHABLE"
+    if hello.get("isWritablePrimary") or hello.get("ismaster"):
+        return "PRIMARY" if hello.get("setName") else "STANDALONE"
+    if hello.get("arbiterOnly"):
+        return "ARBITER"
+    if hello.get("secondary"):
+        return "SECONDARY"
+    if hello.get("setName"):
+        return "OTHER"
+    return "NO_CONFIG" if hello.get("isreplicaset") else "NOT_REPLICA_SET"
+
+
+def login_hello_command(params):
+    """The hello to send before decide_login: it asks whether login_user exists (saslSupportedMechs)."""
+    command = {"hello": 1}
+    if params.get("login_user"):
+        command["saslSupportedMechs"] = "%s.%s" % (params.get("login_database") or "admin", params["login_user"])
+    return command
+
+
+def _unauthenticated_mode(connector, address):
+    """How far a connection without credentials gets: LOGIN_NO_AUTHORIZATION, LOGIN_LOCALHOST_EXCEPTION or
+    LOGIN_REFUSED.
+
+    mongod checks a command's privileges before it runs it (SEMANTICS.md section 9.2), so any answer but
+    Unauthorized (13) to ``usersInfo`` means nothing asked for credentials. ``replSetGetStatus`` is one of
+    the few commands the localhost exception grants and ``usersInfo`` is not (section 9.3): Unauthorized
+    there means the exception is closed; any other answer (a set not initiated yet: 94, a standalone: 76)
+    means it let the command through.
+    """
+    try:
+        connector.command(address, {"usersInfo": 1}, "usersInfo without credentials", with_credentials=False)
+        return LOGIN_NO_AUTHORIZATION
+    except MongoModuleError as exc:
+        if exc.details.get("code") is None:
+            raise
+        if exc.details.get("code") != ErrorCode.Unauthorized:
+            return LOGIN_NO_AUTHORIZATION
+    try:
+        connector.command(address, {"replSetGetStatus": 1}, "replSetGetStatus without credentials",
+                          with_credentials=False)
+        return LOGIN_LOCALHOST_EXCEPTION
+    except MongoModuleError as exc:
+        if exc.details.get("code") is None:
+            raise
+        if exc.details.get("code") == ErrorCode.Unauthorized:
+            return LOGIN_REFUSED
+        return LOGIN_LOCALHOST_EXCEPTION
+
+
+def decide_login(connector, address, params, hello):
+    """How the module's connection options get in on ``address``; the one place this is decided.
+
+    ``hello`` is the member's reply to ``login_hello_command(params)``. Returns a dict:
+
+    - ``mode``: one of LOGIN_MODES. Credentials that authenticate win; otherwise what works without them.
+    - ``credentials_failed``: login_user was given and did not authenticate (AuthenticationFailed, 18).
+    - ``user_exists``: whether the member knows login_user (hello's saslSupportedMechs); None without one.
+    - ``msg``: a sentence for users, naming the member and the user (never the password).
+
+    A server error other than AuthenticationFailed, or no answer, raises MongoModuleError.
+    """
+    user = params.get("login_user")
+    database = params.get("login_database") or "admin"
+    who = "%s@%s" % (user, database)
+    user_exists = ("saslSupportedMechs" in hello) if user else None
+    failure = None
+    if user:
+        try:
+            connector.command(address, {"connectionStatus": 1}, "authenticating as %s" % who)
+            return dict(mode=LOGIN_CREDENTIALS, credentials_failed=False, user_exists=True,
+                        msg="%s logs in on %s" % (who, address))
+        except MongoModuleError as exc:
+            if exc.details.get("code") != ErrorCode.AuthenticationFailed:
+                raise
+            failure = exc.msg
+    mode = _unauthenticated_mode(connector, address)
+    if mode == LOGIN_NO_AUTHORIZATION:
+        msg = "%s asks for no credentials (authorization is off)" % address
+    elif mode == LOGIN_LOCALHOST_EXCEPTION:
+        msg = "%s has no user yet: the localhost exception lets the first one be created" % address
+    elif user and user_exists:
+        msg = "users exist on %s and %s does not log in: its password is wrong" % (address, who)
+    elif user:
+        msg = "users exist on %s, but not %s, and nothing else may log in" % (address, who)
+    else:
+        msg = "users exist on %s and no credentials were given" % address
+    if failure and mode != LOGIN_REFUSED:
+        msg += " (%s)" % failure
+    return dict(mode=mode, credentials_failed=failure is not None, user_exists=user_exists, msg=msg)

@@ -2,7 +2,8 @@
 # Copyright: quorum.mongodb contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What quorum.mongodb.user does on the server: find out how it may log in
-(credentials, no authorization, or the localhost exception), read the user,
+(mongodb_common.decide_login: credentials, no authorization, or the localhost
+exception; refused is an error here), read the user,
 check a password by authenticating with it, and send the one user command
 user_plan decided on.
 
@@ -15,15 +16,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import ErrorCode, MongoModuleError
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
+    LOGIN_CREDENTIALS,
+    LOGIN_LOCALHOST_EXCEPTION,
+    LOGIN_REFUSED,
+    ErrorCode,
+    MongoModuleError,
+    decide_login,
+    login_hello_command,
+)
 from ansible_collections.quorum.mongodb.plugins.module_utils.user_plan import command_for, plan_user
 
 WRITE_CONCERN = {"w": "majority", "wtimeout": 60000}
-# Connecting with credentials, when nothing else fails, means they are good.
-LOGIN_MODE_CREDENTIALS = "credentials"
-# Authorization disabled: everything is allowed without credentials.
-LOGIN_MODE_NO_AUTH = "no authorization"
-LOGIN_MODE_EXCEPTION = "localhost exception"
 
 
 def _code(exc):
@@ -49,60 +53,30 @@ def require_primary(hello, address, who):
                            "%s. Run the task against the primary." % (who, address, what, where), member=address)
 
 
-def unauthenticated_mode(connector, address):
-    """How far a connection without credentials gets: no authorization, the localhost exception, or nothing (None).
-
-    ``usersInfo`` needs authentication whenever authorization is on; ``replSetGetStatus``
-    needs it too except under the localhost exception (which grants it, not usersInfo).
-    Any answer but Unauthorized to the second means the exception let it through.
-    """
-    try:
-        connector.command(address, {"usersInfo": 1}, "usersInfo without credentials", with_credentials=False)
-        return LOGIN_MODE_NO_AUTH
-    except MongoModuleError as exc:
-        if _code(exc) != ErrorCode.Unauthorized:
-            raise
-    try:
-        connector.command(address, {"replSetGetStatus": 1}, "replSetGetStatus without credentials",
-                          with_credentials=False)
-        return LOGIN_MODE_EXCEPTION
-    except MongoModuleError as exc:
-        if _code(exc) == ErrorCode.Unauthorized:
-            return None
-        if _code(exc) is None:
-            raise
-        # A standalone (NoReplicationEnabled) or a member not initiated yet (NotYetInitialized):
-        # authorization let the command through.
-        return LOGIN_MODE_EXCEPTION
-
-
 def login(connector, address, params, hello):
-    """The login mode: credentials when given and accepted, else what works without them."""
+    """The login mode (mongodb_common.decide_login), or MongoModuleError when the user module cannot go on.
+
+    Stricter than the decision itself in one case: credentials of a user that exists but whose password is
+    wrong are an error even where nothing asks for credentials, so a typo never goes unnoticed.
+    """
     login_user = params.get("login_user")
     login_db = params.get("login_database") or "admin"
-    if login_user:
-        try:
-            connector.command(address, {"connectionStatus": 1},
-                              "authenticating as %s@%s" % (login_user, login_db))
-            return LOGIN_MODE_CREDENTIALS
-        except MongoModuleError as exc:
-            if _code(exc) != ErrorCode.AuthenticationFailed:
-                raise
-            failure = exc.msg
-        if "saslSupportedMechs" in hello:
+    decision = decide_login(connector, address, params, hello)
+    mode = decision["mode"]
+    if decision["credentials_failed"]:
+        failure = "authenticating as %s@%s on %s failed: code %d: Authentication failed." % (
+            login_user, login_db, address, ErrorCode.AuthenticationFailed)
+        if decision["user_exists"]:
             raise MongoModuleError("%s. User %s@%s exists on %s, so login_password is wrong for it."
                                    % (failure, login_user, login_db, address), code=ErrorCode.AuthenticationFailed,
                                    member=address)
-        mode = unauthenticated_mode(connector, address)
-        if mode is None:
+        if mode == LOGIN_REFUSED:
             raise MongoModuleError(
                 "%s. User %s@%s does not exist on %s and the localhost exception is closed there (users exist "
                 "already, or the connection does not come from localhost): log in as an existing user that can "
                 "manage users." % (failure, login_user, login_db, address),
                 code=ErrorCode.AuthenticationFailed, member=address)
-        return mode
-    mode = unauthenticated_mode(connector, address)
-    if mode is None:
+    if mode == LOGIN_REFUSED:
         raise MongoModuleError("%s requires authentication (users exist there, so the localhost exception is "
                                "closed): set login_user and login_password." % address,
                                code=ErrorCode.Unauthorized, member=address)
@@ -130,15 +104,12 @@ def manage_user(connector, address, params, roles, check_mode=False, diff=False)
     password = params.get("password")
     who = "%s@%s" % (name, database)
 
-    hello = {"hello": 1}
-    if params.get("login_user"):
-        hello["saslSupportedMechs"] = "%s.%s" % (params.get("login_database") or "admin", params["login_user"])
-    hello_reply = connector.command(address, hello, "hello", with_credentials=False)
+    hello_reply = connector.command(address, login_hello_command(params), "hello", with_credentials=False)
     require_primary(hello_reply, address, who)
     mode = login(connector, address, params, hello_reply)
-    with_credentials = mode == LOGIN_MODE_CREDENTIALS
+    with_credentials = mode == LOGIN_CREDENTIALS
 
-    if mode == LOGIN_MODE_EXCEPTION:
+    if mode == LOGIN_LOCALHOST_EXCEPTION:
         # No user and no role exists, so neither does this one.
         current = None
     else:
@@ -161,11 +132,11 @@ def manage_user(connector, address, params, roles, check_mode=False, diff=False)
             connector.command(address, command, "%s %s" % (list(command)[0], who),
                               with_credentials=with_credentials, database=database)
         except MongoModuleError as exc:
-            if mode == LOGIN_MODE_EXCEPTION and _code(exc) == ErrorCode.Unauthorized:
+            if mode == LOGIN_LOCALHOST_EXCEPTION and _code(exc) == ErrorCode.Unauthorized:
                 raise MongoModuleError(exc.msg + " (the localhost exception only allows creating one user, in the "
                                        "admin database; create the first user there)", **exc.details) from exc
             raise
-        if mode == LOGIN_MODE_EXCEPTION and with_login_as_created(params, plan):
+        if mode == LOGIN_LOCALHOST_EXCEPTION and with_login_as_created(params, plan):
             # The exception is closed now; the login credentials must work from here on. A fresh
             # connection proves it (the first one was refused before the user existed).
             if not connector.credentials_valid(address, name, password, database):
@@ -178,7 +149,7 @@ def manage_user(connector, address, params, roles, check_mode=False, diff=False)
         member=address,
         user=dict(name=name, db=database, exists=plan["roles"] is not None, roles=plan["roles"] or []),
         password_changed=bool(plan["action"] in ("create", "update") and plan["set_password"]),
-        localhost_exception=mode == LOGIN_MODE_EXCEPTION,
+        localhost_exception=mode == LOGIN_LOCALHOST_EXCEPTION,
     )
     if diff:
         result["diff"] = plan["diff"]

@@ -21,6 +21,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     NOT_PRIMARY_CODES,
     ErrorCode,
     MongoModuleError,
+    member_state,
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
     canonical_host,
@@ -42,20 +43,6 @@ HEALTHY_STATES = ("PRIMARY", "SECONDARY", "ARBITER")
 # mongod's text when a safe reconfig was installed on the primary but a majority did not
 # confirm it in time (replication_coordinator_impl.cpp, processReplSetReconfig).
 RECONFIG_NOT_COMMITTED = "Reconfig finished but failed to propagate"
-
-
-def _state_from_hello(reply):
-    if reply is None:
-        return "UNREACHABLE"
-    if reply.get("isWritablePrimary") or reply.get("ismaster"):
-        return "PRIMARY" if reply.get("setName") else "STANDALONE"
-    if reply.get("arbiterOnly"):
-        return "ARBITER"
-    if reply.get("secondary"):
-        return "SECONDARY"
-    if reply.get("setName"):
-        return "OTHER"
-    return "NO_CONFIG" if reply.get("isreplicaset") else "NOT_REPLICA_SET"
 
 
 def _describe_member(entry):
@@ -240,7 +227,7 @@ class Converger:
                 self.hellos.update(hellos)
                 return primary
             if time.time() >= deadline:
-                states = ", ".join("%s %s" % (a, _state_from_hello(answer[0])) for a, answer in sorted(hellos.items()))
+                states = ", ".join("%s %s" % (a, member_state(answer[0])) for a, answer in sorted(hellos.items()))
                 raise MongoModuleError("no %s within wait_timeout (%ss); members: %s"
                                        % (what, self.wait_timeout, states))
             time.sleep(POLL_INTERVAL)
@@ -605,7 +592,7 @@ class Converger:
         return self._result(bool(self.steps), primary, after, before, after, members)
 
     def _hello_states(self):
-        return [{"host": m["host"], "state": _state_from_hello(self.hellos.get(m["host"], (None, None))[0])}
+        return [{"host": m["host"], "state": member_state(self.hellos.get(m["host"], (None, None))[0])}
                 for m in self.desired]
 
     def _result(self, changed, primary, config, before, after, members=None):

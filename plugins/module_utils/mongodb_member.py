@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: quorum.mongodb contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What quorum.mongodb.member does: ask one member for its state (hello, no
+credentials needed), decide how a client logs in there (mongodb_common's
+decide_login), and step it down when asked to and it is primary.
+
+Talks to the server only through a mongodb_common.Connector, so the unit tests
+(tests/unit/plugins/module_utils/test_mongodb_member.py) drive it with a fake
+server.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
+    LOGIN_CREDENTIALS,
+    LOGIN_LOCALHOST_EXCEPTION,
+    LOGIN_NO_AUTHORIZATION,
+    MongoModuleError,
+    decide_login,
+    login_hello_command,
+    member_state,
+)
+
+# What a driver says when the TLS handshake fails on the certificate: the member answers, but not to
+# this client, and waiting will not change that.
+_TLS_FAILURES = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "hostname mismatch",
+                 "ip address mismatch")
+# The logins that may run replSetStepDown (it needs replSetStateChange, which the localhost exception
+# does not grant: SEMANTICS.md section 9.3).
+_STEP_DOWN_LOGINS = (LOGIN_CREDENTIALS, LOGIN_NO_AUTHORIZATION)
+
+
+def tls_failure(error):
+    """Whether a failed hello is a certificate problem (a configuration error) rather than a silent member."""
+    text = (error or "").lower()
+    return any(marker.lower() in text for marker in _TLS_FAILURES)
+
+
+def report_from_hello(hello):
+    """The member part of the module's result, from its hello reply (None: it did not answer)."""
+    hello = hello or {}
+    electable = list(hello.get("hosts") or [])
+    return dict(
+        state=member_state(hello if hello else None),
+        set_name=hello.get("setName"),
+        me=hello.get("me"),
+        primary=hello.get("primary"),
+        hosts=electable,
+        passives=list(hello.get("passives") or []),
+        arbiters=list(hello.get("arbiters") or []),
+        config_version=hello.get("setVersion"),
+    )
+
+
+def step_down_blocker(report):
+    """Why the member cannot be stepped down now (a sentence), or None when it can.
+
+    Not primary: there is nothing to do. A primary steps down only when another member can be elected
+    (hello's hosts lists the electable members: mongod refuses a step-down without force otherwise, and
+    this module never forces), and only with a login that may run replSetStepDown.
+    """
+    if report["state"] != "PRIMARY":
+        return "the member is %s, not PRIMARY" % report["state"]
+    others = [host for host in report["hosts"] if host != report["me"]]
+    if not others:
+        return ("no other member can be elected (hello lists no other electable member), and mongod steps a "
+                "primary down without force only for one")
+    login = report.get("login")
+    if login == LOGIN_LOCALHOST_EXCEPTION:
+        return ("no user exists yet, and the localhost exception does not allow replSetStepDown; the primary "
+                "steps down by itself as it shuts down")
+    if login not in _STEP_DOWN_LOGINS:
+        return "the login is refused: %s" % report.get("login_msg")
+    return None
+
+
+def ask(connector, address, params, check_login=True):
+    """hello on ``address`` and, if asked and it answers, the login decision; the module's result."""
+    reply, error = connector.try_command(address, login_hello_command(params), with_credentials=False)
+    if reply is None and tls_failure(error):
+        raise MongoModuleError(
+            "hello on %s failed on the TLS certificate: %s. The connection goes to %s: the member's certificate "
+            "must name it (or set tls_allow_invalid_hostnames), and tls_ca_file must hold the CA that signed it"
+            % (address, error, address), member=address)
+    report = report_from_hello(reply)
+    report["member"] = address
+    if reply is None:
+        report["error"] = error
+    report["login"] = None
+    report["login_msg"] = None
+    if reply is not None and check_login:
+        decision = decide_login(connector, address, params, reply)
+        report["login"] = decision["mode"]
+        report["login_msg"] = decision["msg"]
+    report["can_step_down"] = step_down_blocker(report) is None if report["login"] else None
+    return report
+
+
+def step_down(connector, address, params, report, step_down_secs, catch_up_secs, check_mode=False):
+    """Step the member down if it is primary; (changed, report after).
+
+    The member must be PRIMARY with another electable member and a login that may step it down
+    (step_down_blocker); a member that is not primary is left alone (nothing to do). Never forced: when no
+    electable secondary catches up within ``catch_up_secs`` mongod refuses (262 ExceededTimeLimit) and so
+    does this.
+    """
+    if report["state"] != "PRIMARY":
+        return False, report
+    blocker = step_down_blocker(report)
+    if blocker:
+        raise MongoModuleError("cannot step %s down: %s" % (address, blocker), member=address)
+    if check_mode:
+        return True, report
+    command = {"replSetStepDown": step_down_secs, "secondaryCatchUpPeriodSecs": catch_up_secs}
+    try:
+        connector.command(address, command, "replSetStepDown", with_credentials=report["login"] == LOGIN_CREDENTIALS)
+    except MongoModuleError as exc:
+        if exc.details.get("code") is not None:
+            if exc.details.get("code") == 262:
+                raise MongoModuleError(
+                    "%s. No electable secondary caught up within catch_up_secs (%d s): check replication lag, "
+                    "then try again; the primary is never forced down" % (exc.msg, catch_up_secs),
+                    **exc.details) from exc
+            raise
+        # No server answer: a server may close connections as it steps down (all servers before 4.2).
+        # Whether it did is what hello says now.
+        after = _after_step_down(connector, address, params, report)
+        if after["state"] == "PRIMARY":
+            raise
+        return True, after
+    return True, _after_step_down(connector, address, params, report)
+
+
+def _after_step_down(connector, address, params, report):
+    """The report with the member's state as hello gives it now (the login is what it was)."""
+    now = ask(connector, address, params, check_login=False)
+    after = dict(report)
+    for key in ("state", "primary", "hosts", "passives", "arbiters", "config_version"):
+        after[key] = now[key]
+    after["can_step_down"] = step_down_blocker(after) is None
+    return after

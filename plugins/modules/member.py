@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: quorum.mongodb contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: member
+short_description: One MongoDB member's state, how to log in there, and stepping it down
+version_added: "0.1.0"
+description:
+  - Asks one mongod (O(login_host), usually C(localhost) on the member the task runs on) with C(hello), which needs
+    no credentials, and reports its replica-set state (RV(state)), the primary it knows of and the electable members.
+  - A member that does not answer is not an error; it is reported as C(UNREACHABLE), so that a task can poll until
+    it answers (C(until)). With O(service_name), systemd's state of the service is reported too, so that a wait
+    can stop when the service has failed. A certificate the client cannot verify is an error, since waiting does
+    not cure it.
+  - With O(check_login), decides how a client with the given connection options gets in (RV(login)), the decision
+    the collection's other modules make too - C(credentials), C(no_authorization), C(localhost_exception) or
+    C(refused).
+  - With O(step_down), a primary is asked to step down (C(replSetStepDown) with a catch-up period), never forced;
+    a member that is not primary is left alone.
+author:
+  - quorum.mongodb contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - quorum.mongodb.connection
+options:
+  step_down:
+    description:
+      - Step the member down if it is primary. It must have another electable member, and a login that may run
+        C(replSetStepDown) (C(credentials) of a user with C(clusterManager) or C(root), or C(no_authorization));
+        otherwise the module fails and says why. A member that is not primary is not changed.
+    type: bool
+    default: false
+  step_down_secs:
+    description: How long the member may not be elected again (C(replSetStepDown) period), in seconds.
+    type: int
+    default: 60
+  catch_up_secs:
+    description:
+      - C(secondaryCatchUpPeriodSecs) of the step-down, in seconds. If no electable secondary catches up in time,
+        mongod keeps the primary and the module fails.
+    type: int
+    default: 10
+  check_login:
+    description:
+      - Decide how a client with these connection options logs in (RV(login)). false sends C(hello) only and never
+        authenticates, for polling. O(step_down) always decides it.
+    type: bool
+    default: true
+  service_name:
+    description:
+      - The systemd service of this mongod. When the member does not answer, its C(ActiveState) is reported as
+        RV(service_state).
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: In check mode the state is read and the login decided; a step-down is reported, not sent.
+  diff_mode:
+    support: full
+    description: A step-down shows the member's state before and after.
+notes:
+  - C(hello) needs no authentication; the login decision sends C(connectionStatus) (with the credentials, when
+    given), then C(usersInfo) and C(replSetGetStatus) without them.
+  - Verified against mongosim (the project's MongoDB-compatible test server), not against a real mongod.
+seealso:
+  - module: quorum.mongodb.replicaset_info
+"""
+
+EXAMPLES = r"""
+- name: Wait until the member on this host is back in its set
+  quorum.mongodb.member:
+    check_login: false
+    service_name: mongod
+  register: member
+  until: member.state in ['PRIMARY', 'SECONDARY', 'ARBITER'] or member.service_state | default('') == 'failed'
+  retries: 300
+  delay: 2
+
+- name: Step the primary down before maintenance
+  quorum.mongodb.member:
+    step_down: true
+    step_down_secs: 120
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+
+- name: Find out how to log in over localhost (a set with no user yet answers localhost_exception)
+  quorum.mongodb.member:
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+  register: member
+"""
+
+RETURN = r"""
+member:
+  description: The mongod asked (C(host:port)).
+  returned: always
+  type: str
+  sample: "localhost:27017"
+state:
+  description:
+    - The member's state from C(hello) - C(PRIMARY), C(SECONDARY), C(ARBITER), C(OTHER) (in a set but none of
+      these, such as RECOVERING or a primary stepping down), C(NO_CONFIG) (never initiated, or removed),
+      C(STANDALONE), C(NOT_REPLICA_SET), or C(UNREACHABLE) (no answer).
+    - After a step-down, the state then.
+  returned: always
+  type: str
+  sample: SECONDARY
+error:
+  description: Why the member did not answer.
+  returned: when RV(state) is C(UNREACHABLE)
+  type: str
+service_state:
+  description: systemd's C(ActiveState) of O(service_name) (C(active), C(activating), C(failed), C(inactive), ...).
+  returned: when RV(state) is C(UNREACHABLE) and O(service_name) is set
+  type: str
+  sample: failed
+set_name:
+  description: The replica set's name, or null when the member has no config.
+  returned: always
+  type: str
+  sample: rs0
+me:
+  description: The member's own address in the config.
+  returned: always
+  type: str
+  sample: db1.example.com:27017
+primary:
+  description: The primary the member knows of, or null.
+  returned: always
+  type: str
+  sample: db2.example.com:27017
+hosts:
+  description: The electable members (C(hello)'s C(hosts)).
+  returned: always
+  type: list
+  elements: str
+passives:
+  description: Members that hold data but cannot be elected (priority 0, not voting).
+  returned: always
+  type: list
+  elements: str
+arbiters:
+  description: The arbiters.
+  returned: always
+  type: list
+  elements: str
+config_version:
+  description: The config version (C(setVersion)).
+  returned: always
+  type: int
+login:
+  description:
+    - How a client with the given connection options gets in - C(credentials) (O(login_user) authenticates),
+      C(no_authorization) (nothing asks for credentials), C(localhost_exception) (no user exists yet; over
+      localhost the first one may be created, and the set initiated or reconfigured, nothing else), C(refused)
+      (users exist, and the credentials are missing or do not authenticate).
+    - null when not decided (O(check_login) false, or the member does not answer).
+  returned: always
+  type: str
+  sample: credentials
+login_msg:
+  description: The login decision in a sentence, naming the member and the user (never the password).
+  returned: always
+  type: str
+can_step_down:
+  description:
+    - Whether O(step_down) would step the member down now - primary, another electable member, and a login that
+      may. null when the login was not decided.
+  returned: always
+  type: bool
+stepped_down:
+  description: Whether the member was stepped down (in check mode, would be).
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
+    CONNECTION_REQUIRED_TOGETHER,
+    Connector,
+    MongoModuleError,
+    connection_argument_spec,
+    ensure_pymongo,
+    json_safe,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import ask, step_down
+
+
+def service_state(module, name):
+    """systemd's ActiveState of the service, or "unknown"."""
+    rc, out, _err = module.run_command(["systemctl", "show", "--property=ActiveState", "--value", name],
+                                       environ_update={"LC_ALL": "C"})
+    return (out.strip() or "unknown") if rc == 0 else "unknown"
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        step_down=dict(type="bool", default=False),
+        step_down_secs=dict(type="int", default=60),
+        catch_up_secs=dict(type="int", default=10),
+        check_login=dict(type="bool", default=True),
+        service_name=dict(type="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, required_together=CONNECTION_REQUIRED_TOGETHER,
+                           supports_check_mode=True)
+    params = module.params
+    ensure_pymongo(module)
+    connector = Connector(params, app_name="quorum.mongodb.member")
+    address = connector.login_address()
+    changed = False
+    try:
+        report = ask(connector, address, params, check_login=params["check_login"] or params["step_down"])
+        before = report
+        if params["step_down"]:
+            changed, report = step_down(connector, address, params, report, params["step_down_secs"],
+                                        params["catch_up_secs"], check_mode=module.check_mode)
+    except MongoModuleError as exc:
+        module.fail_json(msg=exc.msg, member=address, code=exc.details.get("code"))
+    finally:
+        connector.close()
+    if report["state"] == "UNREACHABLE" and params["service_name"]:
+        report["service_state"] = service_state(module, params["service_name"])
+    result = dict(json_safe(report), changed=changed, stepped_down=changed)
+    if module._diff and changed:
+        result["diff"] = dict(before="state: %s\n" % before["state"],
+                              after="state: %s\n" % ("SECONDARY" if module.check_mode else report["state"]))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Unit tests for the one login decision (mongodb_common.decide_login) and for what quorum.mongodb.member
+does (plugins/module_utils/mongodb_member.py), against a fake member that follows mongod's rules as
+tests/mongosim/SEMANTICS.md writes them down: hello needs no authentication (section 2); privileges are
+checked before a command runs, Unauthorized 13 without them, AuthenticationFailed 18 for bad credentials
+(9.2); the localhost exception grants replSetGetStatus but not usersInfo or replSetStepDown (9.3); a
+member without a config answers replica-set commands with 94 (3)."""
+
+import pytest
+
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
+    LOGIN_CREDENTIALS,
+    LOGIN_LOCALHOST_EXCEPTION,
+    LOGIN_NO_AUTHORIZATION,
+    LOGIN_REFUSED,
+    MongoModuleError,
+    decide_login,
+    login_hello_command,
+    member_state,
+)
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import ask, step_down, tls_failure
+
+ADDRESS = "localhost:27017"
+SECRET = "Zq9-the-password"
+
+
+class FakeMember:
+    def __init__(self, params, auth=True, local=True, users=(), state="PRIMARY", hosts=("db1:27017", "db2:27017"),
+                 answers=True, step_down_error=None, closes_on_step_down=False):
+        self.params = params
+        self.auth = auth
+        self.local = local
+        self.users = dict(users)  # (user, db) -> password
+        self.state = state
+        self.hosts = list(hosts)
+        self.answers = answers
+        self.step_down_error = step_down_error
+        self.closes_on_step_down = closes_on_step_down
+        self.calls = []
+
+    def _fail(self, what, code, message):
+        raise MongoModuleError("%s on %s failed: code %s: %s" % (what, ADDRESS, code, message), code=code,
+                               member=ADDRESS)
+
+    def hello(self, command):
+        reply = {"setName": "rs0", "me": "db1:27017", "hosts": self.hosts, "setVersion": 3}
+        if self.state == "NO_CONFIG":
+            reply = {"isreplicaset": True, "isWritablePrimary": False, "secondary": False}
+        elif self.state == "PRIMARY":
+            reply.update(isWritablePrimary=True, primary="db1:27017")
+        elif self.state == "SECONDARY":
+            reply.update(isWritablePrimary=False, secondary=True, primary="db2:27017")
+        if "saslSupportedMechs" in command:
+            db, user = command["saslSupportedMechs"].split(".", 1)
+            if (user, db) in self.users:
+                reply["saslSupportedMechs"] = ["SCRAM-SHA-256"]
+        return reply
+
+    def try_command(self, address, command, with_credentials=False):
+        assert address == ADDRESS and not with_credentials
+        self.calls.append(("hello", False))
+        if not self.answers:
+            return None, "localhost:27017: [Errno 111] Connection refused"
+        return self.hello(command), None
+
+    def command(self, address, command, what, with_credentials=True, database="admin"):
+        name = next(iter(command))
+        self.calls.append((name, with_credentials))
+        if with_credentials and self.params.get("login_user"):
+            key = (self.params["login_user"], self.params.get("login_database") or "admin")
+            if self.users.get(key) != self.params.get("login_password"):
+                self._fail(what, 18, "Authentication failed.")
+            logged_in = True
+        else:
+            logged_in = False
+        exception = self.local and not self.users
+        if self.auth and not logged_in:
+            if not (exception and name == "replSetGetStatus") and name != "connectionStatus":
+                self._fail(what, 13, "Command %s requires authentication" % name)
+        if name in ("replSetGetStatus", "replSetStepDown") and self.state == "NO_CONFIG":
+            self._fail(what, 94, "no replset config has been received")
+        if name == "replSetStepDown":
+            if self.step_down_error:
+                self._fail(what, *self.step_down_error)
+            self.state = "SECONDARY"
+            if self.closes_on_step_down:
+                raise MongoModuleError("%s on %s failed: connection closed" % (what, ADDRESS), code=None,
+                                       member=ADDRESS)
+        return {"ok": 1}
+
+
+def params(user=None, password=None):
+    return {"login_user": user, "login_password": password, "login_database": "admin"}
+
+
+def decide(member):
+    return decide_login(member, ADDRESS, member.params, member.hello(login_hello_command(member.params)))
+
+
+# ---------------------------------------------------------------- the login decision
+
+
+@pytest.mark.parametrize("case, member, mode, failed", [
+    ("good credentials", FakeMember(params("admin", SECRET), users={("admin", "admin"): SECRET}),
+     LOGIN_CREDENTIALS, False),
+    ("no user yet, no credentials", FakeMember(params()), LOGIN_LOCALHOST_EXCEPTION, False),
+    ("no user yet, credentials of the user to come", FakeMember(params("admin", SECRET)),
+     LOGIN_LOCALHOST_EXCEPTION, True),
+    ("no user yet, set not initiated (94 is an answer)", FakeMember(params(), state="NO_CONFIG"),
+     LOGIN_LOCALHOST_EXCEPTION, False),
+    ("no user yet, but not over localhost", FakeMember(params(), local=False), LOGIN_REFUSED, False),
+    ("users exist, no credentials", FakeMember(params(), users={("admin", "admin"): SECRET}), LOGIN_REFUSED, False),
+    ("users exist, wrong password", FakeMember(params("admin", "wrong-one"), users={("admin", "admin"): SECRET}),
+     LOGIN_REFUSED, True),
+    ("users exist, not this one", FakeMember(params("ops", SECRET), users={("admin", "admin"): SECRET}),
+     LOGIN_REFUSED, True),
+    ("authorization off", FakeMember(params(), auth=False), LOGIN_NO_AUTHORIZATION, False),
+    ("authorization off, unknown user", FakeMember(params("admin", SECRET), auth=False),
+     LOGIN_NO_AUTHORIZATION, True),
+])
+def test_one_decision(case, member, mode, failed):
+    decision = decide(member)
+    assert (decision["mode"], decision["credentials_failed"]) == (mode, failed), case
+    assert SECRET not in decision["msg"]
+
+
+def test_the_refusal_says_whether_the_user_exists():
+    wrong = decide(FakeMember(params("admin", "wrong-one"), users={("admin", "admin"): SECRET}))
+    assert wrong["user_exists"] is True
+    assert wrong["msg"] == "users exist on localhost:27017 and admin@admin does not log in: its password is wrong"
+    missing = decide(FakeMember(params("ops", SECRET), users={("admin", "admin"): SECRET}))
+    assert missing["user_exists"] is False
+    assert missing["msg"] == "users exist on localhost:27017, but not ops@admin, and nothing else may log in"
+    none = decide(FakeMember(params(), users={("admin", "admin"): SECRET}))
+    assert none["msg"] == "users exist on localhost:27017 and no credentials were given"
+
+
+def test_good_credentials_need_one_command():
+    member = FakeMember(params("admin", SECRET), users={("admin", "admin"): SECRET})
+    decide(member)
+    assert member.calls == [("connectionStatus", True)]
+
+
+def test_a_silent_member_is_an_error_not_a_mode():
+    class Silent(FakeMember):
+        def command(self, address, command, what, with_credentials=True, database="admin"):
+            raise MongoModuleError("%s on %s failed: timed out" % (what, address), code=None, member=address)
+    with pytest.raises(MongoModuleError, match="timed out"):
+        decide(Silent(params()))
+
+
+@pytest.mark.parametrize("hello, state", [
+    (None, "UNREACHABLE"),
+    ({"isWritablePrimary": True, "setName": "rs0"}, "PRIMARY"),
+    ({"ismaster": True}, "STANDALONE"),
+    ({"secondary": True, "setName": "rs0"}, "SECONDARY"),
+    ({"arbiterOnly": True, "setName": "rs0"}, "ARBITER"),
+    ({"setName": "rs0", "secondary": False}, "OTHER"),
+    ({"isreplicaset": True}, "NO_CONFIG"),
+    ({}, "NOT_REPLICA_SET"),
+])
+def test_member_state(hello, state):
+    assert member_state(hello) == state
+
+
+# ---------------------------------------------------------------- the member module
+
+
+def test_ask_reports_state_and_login():
+    member = FakeMember(params("admin", SECRET), users={("admin", "admin"): SECRET})
+    report = ask(member, ADDRESS, member.params)
+    assert report["state"] == "PRIMARY" and report["primary"] == "db1:27017"
+    assert report["login"] == LOGIN_CREDENTIALS and report["can_step_down"] is True
+    assert report["hosts"] == ["db1:27017", "db2:27017"] and report["config_version"] == 3
+
+
+def test_ask_for_polling_sends_hello_only():
+    member = FakeMember(params("admin", SECRET), users={("admin", "admin"): SECRET})
+    report = ask(member, ADDRESS, member.params, check_login=False)
+    assert member.calls == [("hello", False)]
+    assert report["login"] is None and report["can_step_down"] is None
+
+
+def test_a_member_that_does_not_answer_is_reported():
+    member = FakeMember(params(), answers=False)
+    report = ask(member, ADDRESS, member.params)
+    assert report["state"] == "UNREACHABLE" and "Connection refused" in report["error"]
+    assert report["login"] is None
+
+
+def test_a_certificate_problem_is_an_error():
+    assert tls_failure("localhost:27017: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname "
+                       "mismatch, certificate is not valid for 'localhost'.")
+    assert not tls_failure("localhost:27017: [Errno 111] Connection refused")
+
+
+def test_step_down_with_credentials():
+    member = FakeMember(params("admin", SECRET), users={("admin", "admin"): SECRET})
+    report = ask(member, ADDRESS, member.params)
+    changed, after = step_down(member, ADDRESS, member.params, report, 60, 10)
+    assert changed is True and after["state"] == "SECONDARY" and after["can_step_down"] is False
+    assert ("replSetStepDown", True) in member.calls
+
+
+def test_step_down_in_check_mode_sends_nothing():
+    member = FakeMember(params("admin", SECRET), users={("admin", "admin"): SECRET})
+    report = ask(member, ADDRESS, member.params)
+    changed, after = step_down(member, ADDRESS, member.params, report, 60, 10, check_mode=True)
+    assert changed is True and after["state"] == "PRIMARY"
+    assert not [call for call in member.calls if call[0] == "replSetStepDown"]
+
+
+def test_a_secondary_is_left_alone():
+    member = FakeMember(params(), auth=False, state="SECONDARY")
+    changed, after = step_down(member, ADDRESS, member.params, ask(member, ADDRESS, member.params), 60, 10)
+    assert changed is False and after["state"] == "SECONDARY"
+
+
+@pytest.mark.parametrize("member, reason", [
+    (FakeMember(params()), "the localhost exception does not allow replSetStepDown"),
+    (FakeMember(params("admin", "wrong-one"), users={("admin", "admin"): SECRET}),
+     "the login is refused: users exist on localhost:27017 and admin@admin does not log in"),
+    (FakeMember(params(), auth=False, hosts=["db1:27017"]), "no other member can be elected"),
+])
+def test_step_down_refused_before_anything_is_sent(member, reason):
+    report = ask(member, ADDRESS, member.params)
+    assert report["can_step_down"] is False
+    with pytest.raises(MongoModuleError, match=reason):
+        step_down(member, ADDRESS, member.params, report, 60, 10)
+    assert member.state == "PRIMARY"
+
+
+def test_no_secondary_caught_up():
+    member = FakeMember(params(), auth=False, step_down_error=(262, "No electable secondaries caught up"))
+    with pytest.raises(MongoModuleError, match=r"code 262.*within catch_up_secs \(10 s\).*never forced"):
+        step_down(member, ADDRESS, member.params, ask(member, ADDRESS, member.params), 60, 10)
+
+
+def test_a_connection_closed_by_the_step_down_counts_when_hello_agrees():
+    member = FakeMember(params(), auth=False, closes_on_step_down=True)
+    changed, after = step_down(member, ADDRESS, member.params, ask(member, ADDRESS, member.params), 60, 10)
+    assert changed is True and after["state"] == "SECONDARY"
