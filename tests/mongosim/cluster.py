@@ -23,6 +23,7 @@ mongod would be started.
 import argparse
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,19 +36,69 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS_DIR = os.path.dirname(HERE)
 
 
-def free_ports(count):
-    """``count`` loopback ports free at the time of asking (for tests and benchmarks)."""
-    socks, ports = [], []
+def _ephemeral_range():
     try:
-        for _index in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-            ports.append(sock.getsockname()[1])
-    finally:
-        for sock in socks:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as handle:
+            low, high = (int(part) for part in handle.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_ports(count):
+    """``count`` loopback ports free at the time of asking (for tests and benchmarks).
+
+    Chosen at random below the kernel's ephemeral range: a port the kernel hands
+    out for ``bind(0)`` or as the source port of an outgoing connection (every
+    client and heartbeat makes some) could be taken by then by someone else.
+    """
+    low = 10000
+    high = _ephemeral_range()[0] - 1
+    if high - low < 1000:
+        low, high = 1024, 65535
+    chooser = random.SystemRandom()
+    ports = []
+    while len(ports) < count:
+        port = chooser.randint(low, high)
+        if port in ports:
+            continue
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
             sock.close()
+        ports.append(port)
     return ports
+
+
+def _socket_inodes(port):
+    """Inodes of the loopback/any sockets listening on ``port`` (None: /proc cannot tell)."""
+    inodes = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table, encoding="ascii") as handle:
+                next(handle)
+                for line in handle:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    return inodes
+
+
+def _owns_listener(pid, port):
+    """Whether process ``pid`` holds the socket listening on ``port`` (True when /proc cannot tell)."""
+    inodes = _socket_inodes(port)
+    if inodes is None:
+        return True
+    try:
+        links = {os.readlink(os.path.join("/proc", str(pid), "fd", fd)) for fd in os.listdir("/proc/%d/fd" % pid)}
+    except OSError:
+        return True
+    return any("socket:[%s]" % inode in links for inode in inodes)
 
 
 def _wait_port(port, host="127.0.0.1", timeout=20.0, proc=None):
@@ -57,9 +108,14 @@ def _wait_port(port, host="127.0.0.1", timeout=20.0, proc=None):
             return False
         try:
             with socket.create_connection((host, port), timeout=0.5):
-                return True
+                # Another process listening on the port would answer too: the member
+                # started only when its own process holds the listener (if it cannot
+                # bind, it exits and poll() above says so).
+                if proc is None or _owns_listener(proc.pid, port):
+                    return True
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     return False
 
 

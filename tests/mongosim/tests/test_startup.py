@@ -2,11 +2,14 @@
 dbPath locking, --version and the selectable server version."""
 
 import os
+import socket
 
 import pytest
 import yaml
 
 from conftest import direct, free_ports, make_keyfile, run_mongosim
+from mongosim import cluster as cluster_module
+from mongosim.cluster import Cluster
 
 
 def write_conf(tmp_path, doc):
@@ -179,3 +182,29 @@ def test_fork_needs_a_log_destination(tmp_path):
     result = run_mongosim(["--dbpath", str(tmp_path), "--fork"])
     assert result.returncode == 2
     assert "BadValue: --fork has to be used with --logpath or --syslog" in result.stderr
+
+
+def test_a_cluster_does_not_start_on_a_port_someone_else_listens_on(tmp_path):
+    # A member whose port is taken exits (code 48); the cluster must say it did not start rather than take the
+    # other listener for the member (concurrent test runs pick ports the same way).
+    port = free_ports(1)[0]
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", port))
+    squatter.listen(1)
+    cluster = Cluster(tmp_path / "taken", [port])
+    try:
+        with pytest.raises(RuntimeError, match="did not start"):
+            cluster.start()
+    finally:
+        cluster.kill()
+        squatter.close()
+    assert "Address already in use" in (tmp_path / "taken").joinpath(str(port), "stdout.log").read_text() + \
+        (tmp_path / "taken").joinpath(str(port), "mongod.log").read_text()
+
+
+def test_free_ports_are_outside_the_kernels_ephemeral_range():
+    low, _high = cluster_module._ephemeral_range()
+    ports = free_ports(20)
+    assert len(set(ports)) == 20
+    assert all(port < low for port in ports)
