@@ -20,9 +20,9 @@ MongoDB source and manual pages):
   interrupted, and repeating the command finishes it; from a downgrade in
   progress the FCV can go back up, from an upgrade in progress only on;
 * mongod does not refuse an FCV above an older member's binary: it cuts that
-  member off. So the gate here is every data member's binary;
-* arbiters report their binary's last LTS whatever the set's FCV, so they are
-  never the gate;
+  member off (arbiters too). So the gate here is every member's binary;
+* arbiters report their binary's last LTS whatever the set's FCV, so their
+  FCV is never read as the set's;
 * no reconfig while the members run different releases (MongoDB's upgrade
   procedure for replica sets).
 """
@@ -228,19 +228,21 @@ def fcv_decision(declared, members):
                            % ", ".join(sorted(m["host"] for m in _data(members))))
     kind, start, end = state
     data = _data(members)
-    unable = [m for m in data if m.get("version") and wanted not in (series(m["version"]),
-                                                                     LAST_LTS.get(series(m["version"])))]
-    unknown = [m for m in data if not m.get("version")]
+    # Every member's binary, arbiters included: their FCV is not the gate, but mongod cuts off any member of
+    # an older release (arbiters too) once the FCV is past that release's range.
+    unable = [m for m in members if m.get("version") and wanted not in (series(m["version"]),
+                                                                        LAST_LTS.get(series(m["version"])))]
+    unknown = [m for m in members if not m.get("version")]
     if unknown:
-        raise VersionError("the binary version of %s is unknown (%s): every data member must answer buildInfo "
+        raise VersionError("the binary version of %s is unknown (%s): every member must answer buildInfo "
                            "before the feature compatibility version changes"
                            % (", ".join(sorted(m["host"] for m in unknown)),
                               "; ".join(str(m.get("error")) for m in unknown)))
     if unable:
         raise VersionError(
-            "feature_compatibility_version %s is not possible yet: every data member must run a binary that "
-            "supports it (%s or the release after it), and %s. Upgrade their binaries first "
-            "(install_mongodb_version), then set the feature compatibility version"
+            "feature_compatibility_version %s is not possible yet: every member must run a binary that "
+            "supports it (%s or the release after it; mongod cuts older members, arbiters too, off the set), and "
+            "%s. Upgrade their binaries first (install_mongodb_version), then set the feature compatibility version"
             % (wanted, wanted, _members_text(unable)))
     if kind == "steady":
         if wanted == start:

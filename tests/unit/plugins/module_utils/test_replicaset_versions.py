@@ -166,9 +166,14 @@ def test_fcv_refused_while_a_data_member_runs_an_older_binary():
     assert "db1:27017" not in str(info.value)
 
 
-def test_fcv_arbiter_on_an_older_binary_does_not_block():
+def test_fcv_arbiter_fcv_is_not_read_but_its_binary_counts():
+    # An 8.0 arbiter reports 7.0: the set's FCV (8.0) comes from the data members.
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="8.0", arbiter=("arb:27017", "8.0.4"))
+    assert rv.fcv_decision("8.0", members)["action"] == "none"
+    # A 7.0 arbiter would be cut off by an FCV of 8.0.
     members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="7.0", arbiter=("arb:27017", "7.0.14"))
-    assert rv.fcv_decision("8.0", members)["action"] == "set"
+    with pytest.raises(rv.VersionError, match="arb:27017 runs 7.0.14"):
+        rv.fcv_decision("8.0", members)
 
 
 def test_fcv_on_6_0_has_no_confirm():
