@@ -14,12 +14,12 @@ version_added: "0.1.0"
 description:
   - Reads the set's feature compatibility version (FCV) from its primary (C(getParameter featureCompatibilityVersion))
     and the binary version of every member (C(buildInfo)), then, when O(feature_compatibility_version) differs from
-    the live FCV, runs C(setFeatureCompatibilityVersion) on the primary (with C(confirm) on 7.0 and later, and
-    C(w: majority)).
-  - Refuses, before anything is sent, while a data-bearing member runs a binary that does not support the declared
-    FCV (its release or the release after it), naming those members and their versions. mongod itself does not
-    refuse there; it cuts the older members off the set. Arbiters are never the gate (they always report their
-    binary's last LTS).
+    the live FCV, runs C(setFeatureCompatibilityVersion) on the primary, with C(confirm) on 7.0 and later and a
+    majority write concern.
+  - Refuses, before anything is sent, while a member runs a binary that does not support the declared FCV (its
+    release or the release after it), naming those members and their versions. mongod itself does not refuse
+    there; it cuts the older members, arbiters included, off the set. An arbiter's own FCV is never read as the
+    set's (arbiters always report their binary's last LTS).
   - An FCV change that was interrupted (C(targetVersion) in C(getParameter), an C(upgrading) or C(downgrading)
     state) is reported and finished on the next run when O(feature_compatibility_version) is its target; an
     interrupted downgrade can also be reverted by declaring the version it came from. An interrupted upgrade can
