@@ -19,9 +19,11 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config i
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_status import STATE_NAMES
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_versions import (
     VersionError,
+    binary_preflight,
     describe_fcv,
     fcv_decision,
     fcv_state,
+    rolling_order,
 )
 
 
@@ -43,6 +45,47 @@ def member_versions(connector, config):
     return [{"host": canonical_host(m["host"]), "arbiter": bool(m.get("arbiterOnly")),
              "version": versions[canonical_host(m["host"])][0], "error": versions[canonical_host(m["host"])][1]}
             for m in config["members"]]
+
+
+def upgrade_report(connector, status, config, target, allow_downgrade=False, with_credentials=True):
+    """Whether the binaries may move to ``target`` now, and in which order (replicaset_info's RV upgrade).
+
+    ``status`` and ``config`` are the replSetGetStatus and replSetGetConfig replies of one member; the FCV is
+    read on the primary (never on an arbiter), every member's binary with buildInfo.
+    """
+    members = member_versions(connector, config)
+    states = {canonical_host(m["name"]): m for m in status.get("members", [])}
+    primary = None
+    for m in members:
+        entry = states.get(m["host"]) or {}
+        m["state"] = STATE_NAMES.get(entry.get("state"), entry.get("stateStr") or "UNKNOWN")
+        if entry.get("health") == 0 and not entry.get("self"):
+            m["error"] = m.get("error") or entry.get("lastHeartbeatMessage") or "not reachable from %s" % (
+                [canonical_host(e["name"]) for e in status.get("members", []) if e.get("self")] or ["the member"])[0]
+        if m["state"] == "PRIMARY":
+            primary = m["host"]
+        m["fcv"] = None
+    fcv = None
+    if primary is not None:
+        fcv = connector.command(primary, {"getParameter": 1, "featureCompatibilityVersion": 1},
+                                "getParameter featureCompatibilityVersion",
+                                with_credentials=with_credentials)["featureCompatibilityVersion"]
+        for m in members:
+            if m["host"] == primary:
+                m["fcv"] = fcv
+    try:
+        problems = binary_preflight(members, target, allow_downgrade)
+        order = rolling_order(members, target)
+    except VersionError as exc:
+        problems, order = [str(exc)], []
+    return {
+        "target": target,
+        "feature_compatibility_version": fcv,
+        "versions": [{"host": m["host"], "version": m["version"], "state": m["state"], "arbiter": m["arbiter"]}
+                     for m in members],
+        "problems": problems,
+        "order": order,
+    }
 
 
 class FCVRun:

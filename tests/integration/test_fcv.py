@@ -129,3 +129,35 @@ def test_replicaset_refuses_a_reconfig_while_releases_are_mixed(mongosim_cluster
         assert "no replica-set reconfig while a version upgrade is half done" in refused["msg"]
     config = cluster.command(cluster.primary(), "replSetGetConfig")["config"]
     assert [m["priority"] for m in config["members"] if m["host"] == secondary.host] == [1]
+
+
+def version_check(cluster, target, **extra):
+    variables = {"mongod_port": cluster.ports[0], "mongod_python_interpreter": "{{ ansible_python_interpreter }}",
+                 "mongod_target_version": target}
+    variables.update(extra)
+    # The role's defaults read the OS facts, as in site.yml (its preflight play gathers them).
+    return [{"name": "facts", "ansible.builtin.setup": {"gather_subset": ["min"]}},
+            {"name": "version check", "ansible.builtin.include_role": {
+        "name": "quorum.mongodb.mongod", "tasks_from": "version_check"}, "vars": variables}]
+
+
+def test_version_check_stops_a_skip_before_any_binary_is_replaced(mongosim_cluster, run_playbook):
+    cluster = mongosim_cluster(3, version="6.0.19")
+    cluster.initiate()
+    primary = cluster.primary()
+
+    refused = run_playbook(version_check(cluster, "8.0"), expect_failure=True)
+    failed = [r for r in refused.results if r.get("failed")][0]
+    assert "6.0 to 8.0 skips a major release" in failed["msg"]
+    assert 'install_mongodb_version: "7.0"' in failed["msg"]
+    assert "No binary was replaced" in failed["msg"]
+    assert "%s runs 6.0.19" % primary in failed["msg"]
+
+    allowed = run_playbook(version_check(cluster, "7.0"))
+    report = [r for r in allowed.results if "Report the members" in r.get("task", "")][0]
+    order = report["msg"].split(": ", 1)[1].split(", ")
+    assert sorted(order) == sorted(cluster.hosts) and order[-1] == primary
+    assert allowed.changed_count == 0
+
+    down = run_playbook(version_check(cluster, "5.0"), expect_failure=True)
+    assert "supported releases are 6.0, 7.0, 8.0" in [r for r in down.results if r.get("failed")][0]["msg"]
