@@ -136,9 +136,9 @@ def version_check(cluster, target, **extra):
                  "mongod_target_version": target}
     variables.update(extra)
     # The role's defaults read the OS facts, as in site.yml (its preflight play gathers them).
+    include = {"name": "quorum.mongodb.mongod", "tasks_from": "version_check"}
     return [{"name": "facts", "ansible.builtin.setup": {"gather_subset": ["min"]}},
-            {"name": "version check", "ansible.builtin.include_role": {
-        "name": "quorum.mongodb.mongod", "tasks_from": "version_check"}, "vars": variables}]
+            {"name": "version check", "ansible.builtin.include_role": include, "vars": variables}]
 
 
 def test_version_check_stops_a_skip_before_any_binary_is_replaced(mongosim_cluster, run_playbook):
