@@ -182,7 +182,7 @@ def binary_preflight(members, target, allow_downgrade=False):
         elif not allow_downgrade:
             problems.append(
                 "%s to %s is a binary downgrade: the feature compatibility version (%s) allows it, but MongoDB "
-                "supports it from 7.0 on only with its support; say so with install_allow_binary_downgrade: true"
+                "supports it from 7.0 on only with its support; say so with mongod_allow_binary_downgrade: true"
                 % (highest, goal, current))
     return problems
 

@@ -80,7 +80,7 @@ def test_no_primary_is_a_problem():
 def test_downgrade_needs_the_fcv_and_the_user():
     members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="7.0")
     problems = rv.binary_preflight(members, "7.0")
-    assert len(problems) == 1 and "install_allow_binary_downgrade: true" in problems[0]
+    assert len(problems) == 1 and "mongod_allow_binary_downgrade: true" in problems[0]
     assert rv.binary_preflight(members, "7.0", allow_downgrade=True) == []
 
 
