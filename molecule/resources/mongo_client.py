@@ -215,6 +215,16 @@ def cmd_check_writes(args):
             "missing_count": len(missing)}
 
 
+def cmd_versions(args):
+    """The member's binary version, state, FCV (getParameter) and how long its process has run."""
+    with client(args, args.host) as c:
+        hello = c.admin.command("hello")
+        return {"member": hello.get("me"), "version": c.admin.command("buildInfo")["version"],
+                "primary": hello.get("isWritablePrimary", False), "arbiter": hello.get("arbiterOnly", False),
+                "fcv": c.admin.command("getParameter", 1, featureCompatibilityVersion=1)["featureCompatibilityVersion"],
+                "uptime_millis": c.admin.command("serverStatus")["uptimeMillis"]}
+
+
 def cmd_cmdline(args):
     with client(args, args.host) as c:
         return c.admin.command("getCmdLineOpts")["parsed"]

@@ -23,6 +23,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     MongoModuleError,
     member_state,
 )
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_fcv import member_versions
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
     canonical_host,
     config_matches,
@@ -37,6 +38,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_plan imp
     plan,
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_status import STATE_NAMES
+from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_versions import mixed_versions
 
 POLL_INTERVAL = 0.5
 HEALTHY_STATES = ("PRIMARY", "SECONDARY", "ARBITER")
@@ -535,6 +537,17 @@ class Converger:
         self.result = self._result(True, primary, final, before, final, members)
         return None
 
+    def refuse_mixed_versions(self, config, primary):
+        """No reconfig while the members (in the config or declared) run different releases."""
+        live = {canonical_host(m["host"]) for m in config["members"]}
+        extra = {"_id": -1, "members": [{"host": m["host"], "arbiterOnly": m["arbiterOnly"]}
+                                        for m in self.desired if m["host"] not in live]}
+        versions = member_versions(self.connector, config) + member_versions(self.connector, extra)
+        message = mixed_versions(versions)
+        if message:
+            raise MongoModuleError("%s. Nothing was changed" % message, member=primary,
+                                   versions={m["host"]: m["version"] for m in versions if m["version"]})
+
     def reconfigure(self, primary):
         config = self.read_config(primary)
         before = normalised_config(config)
@@ -544,6 +557,8 @@ class Converger:
             if self.wait and any(m["state"] not in HEALTHY_STATES for m in members):
                 primary, members = self.wait_for_health(primary)
             return self._result(False, primary, before, before, before, members)
+        if not config_matches(config, self.desired, self.settings):
+            self.refuse_mixed_versions(config, primary)
         if self.check_mode:
             if wc_step:
                 self.steps.append(wc_step)

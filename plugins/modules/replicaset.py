@@ -34,6 +34,9 @@ description:
   - The plan is a search for the fewest reconfigs (then the fewest step-downs); when no sequence of accepted steps
     reaches the declaration, nothing is sent and the error names the rule that blocks and what would unblock it
     (O(default_write_concern), another electable member, or O(force) for a set that has lost its majority).
+  - No reconfig while the members run different MongoDB releases (a rolling version upgrade half done). When the
+    config is to change, every member (live and declared) is asked with C(buildInfo) first, and the run fails,
+    check mode too, naming each member and its version. Patch levels of one release are not different releases.
   - Idempotency compares content, not versions; server defaults, C(term), C(newlyAdded) and automatic version
     bumps are not changes. A run that changes nothing sends one C(hello) per member and one C(replSetGetConfig).
 author:

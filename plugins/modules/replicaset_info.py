@@ -20,11 +20,30 @@ description:
     data centre) as the votes that remain when every member with that tag value is lost, and whether they still
     are a majority.
   - Read-only; never changes anything.
+  - With O(binary_version), also whether the members' binaries may move to that version now (RV(upgrade)); every
+    member is asked with C(buildInfo), and the set's feature compatibility version is read on the primary.
   - What the report says is what the member asked sees (a member cut off from the others sees them as down).
 author:
   - quorum.mongodb contributors (!UNKNOWN)
 extends_documentation_fragment:
   - quorum.mongodb.connection
+options:
+  binary_version:
+    description:
+      - A MongoDB version the binaries are to move to, a release (C("8.0")) or an exact version (C("8.0.4")).
+        When given, RV(upgrade) reports the members' versions, the set's feature compatibility version, every
+        reason the move is not allowed now (a member not PRIMARY, SECONDARY or ARBITER, a jump of more than one
+        major release above the feature compatibility version, a downgrade the feature compatibility version does
+        not allow or that O(allow_binary_downgrade) does not permit, an unfinished feature compatibility version
+        change) and the order to replace them in (members that are not primary first, the primary last, members
+        already on that version left out).
+    type: str
+  allow_binary_downgrade:
+    description:
+      - With O(binary_version) lower than the members' release, whether a binary downgrade is wanted. MongoDB
+        supports binary downgrades from 7.0 on only with its support.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -158,6 +177,36 @@ members:
       description: Whether this is the member asked.
       type: bool
       returned: success
+upgrade:
+  description: With O(binary_version), whether and how the binaries may move to it.
+  returned: when O(binary_version) is given
+  type: dict
+  contains:
+    target:
+      description: O(binary_version).
+      type: str
+      returned: success
+    feature_compatibility_version:
+      description: The set's feature compatibility version as the primary reports it (null without a primary).
+      type: dict
+      returned: success
+    versions:
+      description: Every member of the config with its C(buildInfo) version (null when it did not answer), state
+        and whether it is an arbiter.
+      type: list
+      elements: dict
+      returned: success
+    problems:
+      description: Every reason the move is not allowed now, each naming the member or the version; empty when it
+        is.
+      type: list
+      elements: str
+      returned: success
+    order:
+      description: The members to replace, in order (host:port); the primary last.
+      type: list
+      elements: str
+      returned: success
 fault_tolerance:
   description: What failures the set survives with a primary.
   returned: success
@@ -206,6 +255,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     connection_argument_spec,
     ensure_pymongo,
 )
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_fcv import upgrade_report
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_status import replicaset_summary
 
 
@@ -218,11 +268,21 @@ def read_status(connector, address, params):
             raise MongoModuleError(exc.msg + " (set login_user and login_password: a user with the clusterMonitor "
                                    "role is enough)", **exc.details) from exc
         raise
-    return replicaset_summary(status, config)
+    result = replicaset_summary(status, config)
+    if params.get("binary_version"):
+        result["upgrade"] = upgrade_report(connector, status, config, params["binary_version"],
+                                           params["allow_binary_downgrade"],
+                                           with_credentials=bool(params.get("login_user")))
+    return result
 
 
 def main():
-    module = AnsibleModule(argument_spec=connection_argument_spec(), supports_check_mode=True,
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        binary_version=dict(type="str"),
+        allow_binary_downgrade=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_together=CONNECTION_REQUIRED_TOGETHER)
     ensure_pymongo(module)
     connector = Connector(module.params, app_name="quorum.mongodb.replicaset_info")

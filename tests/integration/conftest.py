@@ -3,7 +3,7 @@ collection's modules run through ``ansible-playbook`` as users run them.
 
 Two fixtures make the API the tests (and the replicaset module's tests) use:
 
-``mongosim_cluster(n, auth=False, keyfile=False, tls=False, initiate=False)``
+``mongosim_cluster(n, auth=False, keyfile=False, tls=False, initiate=False, version=None, parameters=None)``
     starts ``n`` mongosim members on free loopback ports in the test's tmp dir
     and returns the :class:`IntegrationCluster` (a ``mongosim.cluster.Cluster``)
     with ``.hosts`` ("127.0.0.1:port") and ``.ports``. ``auth``/``keyfile``
@@ -11,7 +11,9 @@ Two fixtures make the API the tests (and the replicaset module's tests) use:
     authorization, as with mongod); ``tls`` makes the members requireTLS with a
     throwaway CA (``.tls_files``); ``initiate`` initiates the set with FAST
     settings (through the localhost exception when auth is on) and waits for a
-    primary. Members are killed at teardown.
+    primary; ``version`` is the MongoDB version the members report (a member's
+    own ``.version`` and a restart replace its binary); ``parameters`` are
+    extra ``setParameter`` values. Members are killed at teardown.
 
 ``run_playbook(tasks, check=False, diff=False, extra_vars=None, expect_failure=False)``
     writes a one-play playbook (hosts: localhost, connection: local,
@@ -164,7 +166,7 @@ def mongosim_pki(tmp_path_factory):
 def mongosim_cluster(tmp_path, request):
     clusters = []
 
-    def make(n, auth=False, keyfile=False, tls=False, initiate=False):
+    def make(n, auth=False, keyfile=False, tls=False, initiate=False, version=None, parameters=None):
         index = len(clusters)
         keyfile_path = None
         if auth or keyfile:
@@ -178,7 +180,7 @@ def mongosim_cluster(tmp_path, request):
             pki = request.getfixturevalue("mongosim_pki")
             tls_conf = {"mode": "requireTLS", "cert": pki["pem"], "ca": pki["ca"]}
         cluster = IntegrationCluster(tmp_path / ("cluster%d" % index), free_ports(n), keyfile=keyfile_path,
-                                     auth=bool(auth), tls=tls_conf)
+                                     auth=bool(auth), tls=tls_conf, version=version, parameters=parameters)
         cluster.tls_files = pki
         clusters.append(cluster)
         cluster.start()

@@ -77,6 +77,10 @@ CASES = [
     ("TLS without its files", inventory(three(), mongod_tls_mode="requireTLS"), "mongod_tls"),
     ("second arbiter", inventory({"db1": {}, "db2": {}, "db3": {}, "a1": {"replicaset_member_arbiter_only": True},
                                   "a2": {"replicaset_member_arbiter_only": True}}), "allowMultipleArbiters"),
+    ("feature compatibility version as a number", inventory(three(), replicaset_feature_compatibility_version=8.0),
+     'replicaset_feature_compatibility_version must be a release series in quotes, such as "8.0"'),
+    ("feature compatibility version with a patch", inventory(three(), replicaset_feature_compatibility_version="8.0.4"),
+     'got "8.0.4"'),
 ]
 
 

@@ -129,6 +129,9 @@ class Member:
         self.conf_path = os.path.join(self.dir, "mongod.conf")
         self.pid_path = os.path.join(self.dir, "mongod.pid")
         self.proc = None
+        # The binary this member runs (MONGOSIM_VERSION), when it differs from the cluster's:
+        # set it and restart the member to "replace the binary".
+        self.version = None
 
     @property
     def host(self):
@@ -179,8 +182,9 @@ class Member:
         self.write_config()
         env = dict(os.environ)
         env["PYTHONPATH"] = TESTS_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        if self.cluster.version:
-            env["MONGOSIM_VERSION"] = self.cluster.version
+        version = self.version or self.cluster.version
+        if version:
+            env["MONGOSIM_VERSION"] = version
         out = open(os.path.join(self.dir, "stdout.log"), "ab")
         program = os.environ.get("MONGOSIM_PROGRAM")
         command = [sys.executable] + ([program] if program else ["-m", "mongosim"]) + ["-f", self.conf_path]

@@ -19,6 +19,7 @@ from bson.int64 import Int64
 from bson.objectid import ObjectId
 
 from . import auth as authmod
+from . import fcv as fcvmod
 from . import query as q
 from .bsonutil import MISSING, equal, get_path, id_key
 from .errors import RETRYABLE_WRITE_CODES, STATE_CHANGE_CODES, CommandError
@@ -99,6 +100,10 @@ async def dispatch(server, conn, body, legacy_op_query=False):
             raise CommandError(91, "The server is in quiesce mode and will shut down")
         if spec.admin_only and db != "admin":
             raise CommandError(13, "%s may only be run against the admin database." % name)
+        if conn.peer_max_wire is not None and name not in ("hello", "isMaster", "ismaster") and \
+                not server.accepts_wire_version(conn.peer_max_wire):
+            # The FCV moved past the last LTS while this older peer was connected: drop it.
+            return CLOSE_CONNECTION
         check_authorized(ctx, spec)
         check_max_time_ms(body)
         result = await spec.handler(ctx)
@@ -301,6 +306,8 @@ async def cmd_hello(ctx):
                                                        "doc": body["client"]}, ctx="conn%d" % ctx.conn.id)
     if "internalClient" in body:
         ctx.conn.internal = True
+        if isinstance(body["internalClient"], dict):
+            ctx.conn.peer_max_wire = body["internalClient"].get("maxWireVersion")
     tv = body.get("topologyVersion")
     max_await = body.get("maxAwaitTimeMS")
     if tv is not None and max_await is None:
@@ -345,6 +352,10 @@ async def cmd_hello(ctx):
         "maxWireVersion": server.max_wire_version,
         "readOnly": False,
     })
+    if ctx.conn.peer_max_wire is not None and not server.accepts_wire_version(ctx.conn.peer_max_wire):
+        # An internal client of an older release, and our FCV is past the last LTS: mongod answers
+        # with minWireVersion raised to maxWireVersion, which the older binary refuses (SEMANTICS 11.1).
+        reply["minWireVersion"] = server.max_wire_version
     if body.get("helloOk"):
         reply["helloOk"] = True
     if "saslSupportedMechs" in body:
@@ -481,8 +492,7 @@ async def cmd_get_parameter(ctx):
                          "requireTLS": "requireSSL"}[server.opts.tls_mode]
     params["clusterAuthMode"] = server.opts.get("security.clusterAuthMode") or (
         "keyFile" if server.opts.get("security.keyFile") else "undefined")
-    fcv = server.storage.local.get("fcv") or server.version_series
-    params["featureCompatibilityVersion"] = {"version": fcv}
+    params["featureCompatibilityVersion"] = fcvmod.parameter(server.fcv_document(), server.version_series)
     if ctx.arg == "*":
         return {k: v for k, v in params.items() if not k.startswith("mongosim")}
     out = {}
@@ -537,19 +547,22 @@ async def cmd_set_parameter(ctx):
 
 @command("setFeatureCompatibilityVersion", auth=("cluster", "setFeatureCompatibilityVersion"), admin_only=True)
 async def cmd_set_fcv(ctx):
+    """SEMANTICS.md 11.1: confirm on 7.0+, the permitted transitions, the transitional document
+    written (w: majority) before the final one, idempotent when already there."""
     server = ctx.server
     target = ctx.arg
-    current = server.storage.local.get("fcv") or server.version_series
     binary = server.version_series
-    allowed = {"6.0": ["5.0", "6.0"], "7.0": ["6.0", "7.0"], "8.0": ["7.0", "8.0"]}[binary]
+    doc = server.fcv_document()
     if binary == "6.0" and "confirm" in ctx.body:
         raise CommandError(40415, "BSON field 'setFeatureCompatibilityVersion.confirm' is an unknown field.")
-    if target not in allowed:
-        raise CommandError(2, "Invalid feature compatibility version value '%s'; expected '%s' or '%s'. See "
-                           "https://docs.mongodb.com/master/release-notes/%s-compatibility/#feature-compatibility."
-                           % (target, allowed[1], allowed[0], binary))
+    if target not in (binary, fcvmod.LAST_LTS[binary]):
+        try:
+            fcvmod.plan(doc, target, binary)
+        except fcvmod.FCVError as exc:
+            raise CommandError(exc.code, exc.message) from exc
+    current = fcvmod.parameter(doc, binary)
     if binary != "6.0" and not ctx.body.get("confirm"):
-        if target >= current:
+        if target >= current["version"]:
             msg = ("Once you have upgraded to %s, you will not be able to downgrade FCV and binary version without "
                    "support assistance. Please re-run this command with 'confirm: true' to acknowledge this and "
                    "continue with the FCV upgrade." % target)
@@ -566,11 +579,30 @@ async def cmd_set_fcv(ctx):
                         d.state == 5 for d in server.repl.members.values() if d.id == m["_id"]):
                     raise CommandError(279, "Cannot change the FCV while an initial sync is in progress",
                                        code_name_override="OplogOperationUnsupported")
-    if target != current:
-        server.storage.local["fcv"] = target
-        server.storage.save_local()
-        await _write_entries(ctx, [_noop_entry(ctx, {"setFeatureCompatibilityVersion": target})], "admin")
-    return {}
+    try:
+        steps = fcvmod.plan(doc, target, binary)
+    except fcvmod.FCVError as exc:
+        raise CommandError(exc.code, exc.message) from exc
+    # The FCV document is always written with w: majority (the caller's wtimeout kept).
+    wc = {"w": "majority"}
+    user_wc = ctx.body.get("writeConcern") or {}
+    if user_wc.get("wtimeout"):
+        wc["wtimeout"] = user_wc["wtimeout"]
+    ctx.body = dict(ctx.body, writeConcern=wc)
+    reply = {}
+    for index, new_doc in enumerate(steps):
+        if index == 1 and "failAfterReachingTransitioningState" in server.fail_points:
+            raise CommandError(7555200, "Failing upgrade or downgrade due to 'failAfterReachingTransitioningState' "
+                               "failpoint set")
+        exists = server.fcv_document() is not None
+        entry = {"op": "u" if exists else "i", "ns": "admin.system.version", "o": new_doc}
+        if exists:
+            entry["o2"] = {"_id": fcvmod.DOC_ID}
+        _optime, wce = await _write_entries(ctx, [entry], "admin")
+        if wce:
+            reply["writeConcernError"] = wce
+            return reply
+    return reply
 
 
 @command("getDefaultRWConcern", auth=("cluster", "getDefaultRWConcern"), admin_only=True)
@@ -1729,7 +1761,7 @@ async def cmd_coll_stats(ctx):
 # ====================================================================== test support
 
 FAIL_POINTS = {"stopReplProducer", "rsSyncApplyStop", "blockHeartbeatReconfigFinish",
-               "doNotRemoveNewlyAddedOnHeartbeats"}
+               "doNotRemoveNewlyAddedOnHeartbeats", "failAfterReachingTransitioningState"}
 
 
 @command("configureFailPoint", auth=("cluster", "setParameter"), admin_only=True)

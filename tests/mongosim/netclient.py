@@ -14,7 +14,8 @@ class PeerError(Exception):
 
 
 class PeerConnection:
-    def __init__(self, host_port, client_ssl=None, keys=None, connect_timeout=10.0, client_meta=None):
+    def __init__(self, host_port, client_ssl=None, keys=None, connect_timeout=10.0, client_meta=None,
+                 accepts_wire_version=None):
         self.host_port = host_port
         host, _sep, port = host_port.rpartition(":")
         self.host = host.strip("[]")
@@ -23,6 +24,8 @@ class PeerConnection:
         self.keys = keys
         self.connect_timeout = connect_timeout
         self.client_meta = client_meta
+        self.accepts_wire_version = accepts_wire_version
+        self.server_max_wire = None
         self.reader = None
         self.writer = None
         self.lock = asyncio.Lock()
@@ -45,9 +48,31 @@ class PeerConnection:
         hello = {"hello": 1, "$db": "admin"}
         if self.client_meta:
             hello["internalClient"] = self.client_meta
-        await self._roundtrip(hello, timeout)
+        reply = await self._roundtrip(hello, timeout)
+        self.server_max_wire = reply.get("maxWireVersion")
+        self._check_wire(reply)
         if self.keys:
             await self._authenticate(timeout)
+
+    def _check_wire(self, reply):
+        """mongod's wire-version handshake between members (SEMANTICS.md 11.1): the server's range must
+        overlap ours, and ours starts at our own release once our FCV is past the last LTS."""
+        if not self.client_meta:
+            return
+        mine = self.client_meta.get("maxWireVersion", 0)
+        theirs_min = reply.get("minWireVersion", 0)
+        theirs_max = reply.get("maxWireVersion", 0)
+        problem = None
+        if theirs_min > mine:
+            problem = "Server min and max wire version (%d,%d) is incompatible with client min wire version (0,%d)" \
+                % (theirs_min, theirs_max, mine)
+        elif self.accepts_wire_version is not None and not self.accepts_wire_version(theirs_max):
+            problem = "Server min and max wire version (%d,%d) is incompatible with client min wire version (%d,%d)" \
+                % (theirs_min, theirs_max, mine, mine)
+        if problem:
+            self.close()
+            raise PeerError("Error connecting to %s :: caused by :: IncompatibleServerVersion: %s"
+                            % (self.host_port, problem))
 
     async def _authenticate(self, timeout):
         last_error = None
@@ -96,6 +121,9 @@ class PeerConnection:
         doc["$db"] = db
         deadline = time.monotonic() + timeout
         async with self.lock:
+            if self.connected and self.accepts_wire_version is not None and self.server_max_wire is not None \
+                    and not self.accepts_wire_version(self.server_max_wire):
+                self.close()
             if not self.connected:
                 await self._open(max(0.05, min(self.connect_timeout, deadline - time.monotonic())))
             self.last_used = time.monotonic()
@@ -134,7 +162,8 @@ class PeerPool:
         if conn is None:
             conn = self.conns[key] = PeerConnection(
                 host_port, self.server.client_ssl_context(), self.server.internal_keys,
-                client_meta={"minWireVersion": 0, "maxWireVersion": self.server.max_wire_version})
+                client_meta={"minWireVersion": 0, "maxWireVersion": self.server.max_wire_version},
+                accepts_wire_version=self.server.accepts_wire_version)
         return conn
 
     async def command(self, host_port, purpose, doc, timeout, db="admin"):

@@ -15,6 +15,8 @@ from bson.timestamp import Timestamp
 
 from . import auth as authmod
 from . import commands, tlsutil, wire
+from . import fcv as fcvmod
+from .bsonutil import id_key
 from .errors import StartupError
 from .log import LOG
 from .netclient import PeerPool
@@ -27,7 +29,7 @@ LOOPBACK_PREFIXES = ("127.", "::1", "::ffff:127.")
 
 class Connection:
     __slots__ = ("id", "peer", "is_local", "tls", "principals", "sasl", "hello_ok", "client", "writer",
-                 "internal", "created")
+                 "internal", "created", "peer_max_wire")
 
     def __init__(self, conn_id, peer, tls, writer):
         self.id = conn_id
@@ -42,6 +44,7 @@ class Connection:
         self.writer = writer
         self.internal = False
         self.created = time.time()
+        self.peer_max_wire = None
 
     @property
     def remote(self):
@@ -95,6 +98,26 @@ class Server:
         self._server_ssl = tlsutil.server_context(self.opts)
         self._client_ssl = tlsutil.client_context(self.opts)
         self.storage.open()
+        problem = fcvmod.startup_problem(self.fcv_document(), self.version_series)
+        if problem:
+            # mongod logs "Wrong mongod version" (id 20573) and exits with ExitCode::needDowngrade.
+            LOG.log("F", "CONTROL", 20573, "Wrong mongod version", {"error": problem}, ctx="initandlisten")
+            raise StartupError(problem, exit_code=fcvmod.EXIT_NEED_DOWNGRADE)
+
+    def fcv_document(self):
+        """The FCV document of admin.system.version, or None (SEMANTICS.md 11.1)."""
+        coll = self.storage.collection(*fcvmod.NAMESPACE)
+        if coll is None:
+            return None
+        return coll.docs.get(id_key(fcvmod.DOC_ID))
+
+    def accepts_wire_version(self, max_wire):
+        """Whether an internal peer whose maxWireVersion is ``max_wire`` may talk to us: once our FCV
+        is past the last LTS (upgraded or in a transition), mongod raises the minimum wire version it
+        accepts from internal clients to its own."""
+        if fcvmod.accepts_older_binaries(self.fcv_document(), self.version_series):
+            return True
+        return max_wire >= self.max_wire_version
 
     def client_ssl_context(self):
         return self._client_ssl

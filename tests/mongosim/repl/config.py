@@ -15,6 +15,7 @@ import time
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 
+from .. import fcv as fcvmod
 from .. import replconfig as rc
 from ..errors import CommandError
 from ..log import LOG
@@ -96,10 +97,15 @@ class ConfigMixin:
             config["settings"]["replicaSetId"] = ObjectId()
             LOG.info("REPL", 21356, "replSetInitiate admin command received from client", ctx="conn")
             ts = self.server.next_timestamp()
-            self.storage.append([{"op": "n", "ns": "", "o": {"msg": "initiating set"}, "ts": ts,
-                                  "t": Int64(-1), "v": Int64(2), "wall": wall()}])
+            entries = [{"op": "n", "ns": "", "o": {"msg": "initiating set"}, "ts": ts,
+                        "t": Int64(-1), "v": Int64(2), "wall": wall()}]
+            if self.server.fcv_document() is None:
+                # The initiating member creates the FCV document at its own release (SEMANTICS.md 11.1);
+                # the others get it by initial sync.
+                entries.append({"op": "i", "ns": "admin.system.version", "o": fcvmod.steady(self.server.version_series),
+                                "ts": self.server.next_timestamp(), "t": Int64(-1), "v": Int64(2), "wall": wall()})
+            self.storage.append(entries)
             self.server.request_journal_flush()
-            self.storage.local["fcv"] = self.server.version_series
             await self._install(config, index, source="initiate")
         finally:
             self.config_in_progress = False

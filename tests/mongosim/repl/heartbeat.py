@@ -189,8 +189,6 @@ class HeartbeatMixin:
             index = await self._find_self(new)
             if self.config is not None and not rc.is_newer(rc.version_term(new), rc.version_term(self.config)):
                 return
-            if self.config is None and self.storage.local.get("fcv") is None:
-                self.storage.local["fcv"] = self.server.version_series
             await self._install(new, index, source="heartbeat from %s" % from_host)
         except CommandError as exc:
             LOG.warning("REPL", 21406, "Not installing config from heartbeat", {"error": exc.message})

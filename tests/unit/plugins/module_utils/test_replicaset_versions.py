@@ -1,0 +1,221 @@
+"""Unit tests for plugins/module_utils/replicaset_versions.py (preflight, order and FCV decisions)."""
+
+import pytest
+
+from ansible_collections.quorum.mongodb.plugins.module_utils import replicaset_versions as rv
+
+
+def member(host, state="SECONDARY", version="7.0.14", fcv="7.0", arbiter=False, **extra):
+    doc = {"host": host, "state": state, "version": version, "arbiter": arbiter}
+    if arbiter:
+        doc["fcv"] = {"version": rv.LAST_LTS[rv.series(version)]}
+    elif isinstance(fcv, dict):
+        doc["fcv"] = fcv
+    else:
+        doc["fcv"] = {"version": fcv} if fcv else None
+    doc.update(extra)
+    return doc
+
+
+def set_of(versions, fcv="7.0", primary="db1:27017", arbiter=None):
+    members = [member(host, "PRIMARY" if host == primary else "SECONDARY", version, fcv)
+               for host, version in versions.items()]
+    if arbiter:
+        members.append(member(arbiter[0], "ARBITER", arbiter[1], arbiter=True))
+    return members
+
+
+# ------------------------------------------------------------------ versions
+
+@pytest.mark.parametrize("text, parsed", [("8.0", (8, 0, None)), ("8.0.4", (8, 0, 4)), ("7.0.14-rc0", (7, 0, 14))])
+def test_parse_version(text, parsed):
+    assert rv.parse_version(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["8", "eight", "8.0.x", "", None, "8.0.4.1"])
+def test_parse_version_refuses(text):
+    with pytest.raises(rv.VersionError, match="is not a MongoDB version"):
+        rv.parse_version(text, "install_mongodb_version")
+
+
+def test_next_major():
+    assert rv.next_major("7.0") == "8.0"
+    assert rv.next_major("6.0") == "7.0"
+
+
+# ------------------------------------------------------------------ preflight
+
+def test_one_major_up_from_the_fcv_is_allowed():
+    assert rv.binary_preflight(set_of({"db1:27017": "7.0.14", "db2:27017": "7.0.14"}), "8.0") == []
+
+
+def test_two_majors_up_is_refused_with_the_way_through():
+    problems = rv.binary_preflight(set_of({"db1:27017": "6.0.19", "db2:27017": "6.0.19"}, fcv="6.0"), "8.0")
+    assert len(problems) == 1
+    assert "6.0 to 8.0 skips a major release" in problems[0]
+    assert 'install_mongodb_version: "7.0"' in problems[0]
+    assert 'replicaset_feature_compatibility_version: "7.0"' in problems[0]
+
+
+def test_binaries_one_up_but_fcv_left_behind_is_still_a_skip():
+    # 7.0 binaries on FCV 6.0: 8.0 would not start on that data.
+    problems = rv.binary_preflight(set_of({"db1:27017": "7.0.14", "db2:27017": "7.0.14"}, fcv="6.0"), "8.0")
+    assert any("skips a major release" in p and "feature compatibility version is 6.0" in p for p in problems)
+
+
+def test_unhealthy_members_are_named():
+    members = set_of({"db1:27017": "7.0.14", "db2:27017": "7.0.14", "db3:27017": "7.0.14"})
+    members[1]["state"] = "RECOVERING"
+    members[2]["error"] = "connection refused"
+    problems = rv.binary_preflight(members, "8.0")
+    assert "db2:27017 is RECOVERING (must be PRIMARY, SECONDARY or ARBITER)" in problems
+    assert "db3:27017 did not answer: connection refused" in problems
+
+
+def test_no_primary_is_a_problem():
+    members = set_of({"db1:27017": "7.0.14", "db2:27017": "7.0.14"}, primary=None)
+    assert "no member is PRIMARY" in rv.binary_preflight(members, "8.0")
+
+
+def test_downgrade_needs_the_fcv_and_the_user():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="7.0")
+    problems = rv.binary_preflight(members, "7.0")
+    assert len(problems) == 1 and "mongod_allow_binary_downgrade: true" in problems[0]
+    assert rv.binary_preflight(members, "7.0", allow_downgrade=True) == []
+
+
+def test_downgrade_below_the_fcv_is_refused_even_when_allowed():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="8.0")
+    problems = rv.binary_preflight(members, "7.0", allow_downgrade=True)
+    assert len(problems) == 1 and "below the feature compatibility version 8.0" in problems[0]
+
+
+def test_an_interrupted_fcv_change_blocks_binaries():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"},
+                     fcv={"version": "7.0", "targetVersion": "8.0"})
+    problems = rv.binary_preflight(members, "8.0.5")
+    assert any("upgrading from 7.0 to 8.0 (interrupted)" in p for p in problems)
+
+
+def test_the_arbiter_is_not_the_gate():
+    # An 8.0 arbiter reports FCV 7.0; the set's FCV is 8.0 on the data members.
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="8.0", arbiter=("arb:27017", "8.0.4"))
+    assert rv.live_fcv(members) == {"version": "8.0"}
+    assert rv.binary_preflight(members, "8.0.5") == []
+
+
+def test_unsupported_target():
+    problems = rv.binary_preflight(set_of({"db1:27017": "7.0.14"}), "9.0")
+    assert problems == ["install_mongodb_version 9.0: supported releases are 6.0, 7.0, 8.0"]
+
+
+# ------------------------------------------------------------------ order
+
+def test_rolling_order_secondaries_and_arbiters_first_primary_last():
+    members = set_of({"db2:27017": "7.0.14", "db1:27017": "7.0.14", "db3:27017": "7.0.14"},
+                     primary="db2:27017", arbiter=("arb:27017", "7.0.14"))
+    assert rv.rolling_order(members, "8.0") == ["arb:27017", "db1:27017", "db3:27017", "db2:27017"]
+
+
+def test_rolling_order_resumes_where_it_stopped():
+    members = set_of({"db1:27017": "7.0.14", "db2:27017": "8.0.4", "db3:27017": "8.0.4"})
+    assert rv.rolling_order(members, "8.0") == ["db1:27017"]
+    assert rv.rolling_order(members, "8.0.4") == ["db1:27017"]
+    assert rv.rolling_order(members, "8.0.5") == ["db2:27017", "db3:27017", "db1:27017"]
+    done = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"})
+    assert rv.rolling_order(done, "8.0") == []
+
+
+# ------------------------------------------------------------------ mixed versions
+
+def test_mixed_versions_names_members_and_versions():
+    message = rv.mixed_versions(set_of({"db1:27017": "8.0.4", "db2:27017": "7.0.14"}))
+    assert "db1:27017 runs 8.0.4, db2:27017 runs 7.0.14" in message
+    assert "no replica-set reconfig" in message
+
+
+def test_patch_levels_are_not_mixed_releases():
+    assert rv.mixed_versions(set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.5"})) is None
+
+
+# ------------------------------------------------------------------ FCV
+
+def test_fcv_set_when_declared_differs_and_every_binary_supports_it():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="7.0", arbiter=("arb:27017", "8.0.4"))
+    decision = rv.fcv_decision("8.0", members)
+    assert decision["action"] == "set"
+    assert decision["command"] == {"setFeatureCompatibilityVersion": "8.0", "confirm": True}
+    assert decision["before"] == "7.0"
+
+
+def test_fcv_already_there_is_idempotent():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="8.0")
+    assert rv.fcv_decision("8.0", members)["action"] == "none"
+
+
+def test_fcv_not_declared_leaves_it():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "7.0.14"}, fcv="7.0")
+    assert rv.fcv_decision(None, members)["action"] == "none"
+
+
+def test_fcv_refused_while_a_data_member_runs_an_older_binary():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "7.0.14"}, fcv="7.0")
+    with pytest.raises(rv.VersionError) as info:
+        rv.fcv_decision("8.0", members)
+    assert "db2:27017 runs 7.0.14" in str(info.value)
+    assert "db1:27017" not in str(info.value)
+
+
+def test_fcv_arbiter_fcv_is_not_read_but_its_binary_counts():
+    # An 8.0 arbiter reports 7.0: the set's FCV (8.0) comes from the data members.
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="8.0", arbiter=("arb:27017", "8.0.4"))
+    assert rv.fcv_decision("8.0", members)["action"] == "none"
+    # A 7.0 arbiter would be cut off by an FCV of 8.0.
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="7.0", arbiter=("arb:27017", "7.0.14"))
+    with pytest.raises(rv.VersionError, match="arb:27017 runs 7.0.14"):
+        rv.fcv_decision("8.0", members)
+
+
+def test_fcv_on_6_0_has_no_confirm():
+    members = set_of({"db1:27017": "6.0.19", "db2:27017": "6.0.19"}, fcv="5.0")
+    assert rv.fcv_decision("6.0", members)["command"] == {"setFeatureCompatibilityVersion": "6.0"}
+
+
+def test_fcv_interrupted_upgrade_is_finished():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv={"version": "7.0", "targetVersion": "8.0"})
+    decision = rv.fcv_decision("8.0", members)
+    assert decision["action"] == "set"
+    assert decision["reason"] == "finish the interrupted upgrading from 7.0 to 8.0"
+
+
+def test_fcv_interrupted_upgrade_cannot_be_reverted():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv={"version": "7.0", "targetVersion": "8.0"})
+    with pytest.raises(rv.VersionError, match='only finishing an interrupted upgrade.*"8.0"'):
+        rv.fcv_decision("7.0", members)
+
+
+@pytest.mark.parametrize("declared, reason", [
+    ("7.0", "finish the interrupted downgrading from 8.0 to 7.0"),
+    ("8.0", "revert the interrupted downgrade from 8.0 to 7.0: back up to 8.0"),
+])
+def test_fcv_interrupted_downgrade_is_finished_or_reverted(declared, reason):
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"},
+                     fcv={"version": "7.0", "targetVersion": "7.0", "previousVersion": "8.0"})
+    decision = rv.fcv_decision(declared, members)
+    assert (decision["action"], decision["reason"]) == ("set", reason)
+    assert decision["before"] == "downgrading from 8.0 to 7.0 (interrupted)"
+
+
+@pytest.mark.parametrize("declared", ["8", "8.0.4"])
+def test_fcv_must_be_a_series(declared):
+    members = set_of({"db1:27017": "8.0.4"}, fcv="8.0")
+    with pytest.raises(rv.VersionError):
+        rv.fcv_decision(declared, members)
+
+
+def test_fcv_unknown_binary_blocks():
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="7.0")
+    members[1]["version"] = None
+    members[1]["error"] = "timed out"
+    with pytest.raises(rv.VersionError, match="db2:27017 is unknown"):
+        rv.fcv_decision("8.0", members)
