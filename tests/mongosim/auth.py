@@ -257,7 +257,7 @@ ALL_CLUSTER = CLUSTER_MONITOR | CLUSTER_MANAGER | HOST_MANAGER | {"dropDatabase"
 READ = {"find", "listCollections", "listIndexes", "collStats", "dbStats"}
 WRITE = {"insert", "update", "remove", "createCollection", "dropCollection", "createIndex", "dropIndex"}
 DB_ADMIN = {"createCollection", "dropCollection", "createIndex", "dropIndex", "listCollections", "listIndexes",
-            "collStats", "dbStats", "dropDatabase"}
+            "collStats", "dbStats", "dropDatabase", "collMod"}
 USER_ADMIN = {"createUser", "dropUser", "updateUser", "viewUser", "grantRole", "revokeRole", "changePassword",
               "createRole", "dropRole", "viewRole"}
 SYSTEM_DBS = {"local", "config"}

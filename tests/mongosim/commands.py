@@ -20,6 +20,7 @@ from bson.objectid import ObjectId
 
 from . import auth as authmod
 from . import query as q
+from . import validation
 from .bsonutil import MISSING, equal, get_path, id_key
 from .errors import RETRYABLE_WRITE_CODES, STATE_CHANGE_CODES, CommandError
 from .log import LOG
@@ -1239,6 +1240,14 @@ async def cmd_insert(ctx):
             if ordered:
                 break
             continue
+        try:
+            validation.check_write(ctx, coll, doc, log=LOG)
+        except CommandError as exc:
+            errors.append({"index": i, "code": exc.code, "errmsg": exc.message,
+                           "errInfo": exc.extra.get("errInfo", {})})
+            if ordered:
+                break
+            continue
         pending_keys.add(key)
         entries.append(_tag_retryable(_entry(ctx, "i", "%s.%s" % (ctx.db, name), doc), lsid, txn, i))
         n += 1
@@ -1297,7 +1306,10 @@ async def cmd_update(ctx):
         try:
             entries, matched, changed, up_id = _plan_update(ctx, ns, spec)
         except CommandError as exc:
-            errors.append({"index": i, "code": exc.code, "errmsg": exc.message})
+            error = {"index": i, "code": exc.code, "errmsg": exc.message}
+            if "errInfo" in exc.extra:
+                error["errInfo"] = exc.extra["errInfo"]
+            errors.append(error)
             if ordered:
                 break
             continue
@@ -1345,6 +1357,7 @@ def _plan_update(ctx, ns, spec):
         new = q.apply_update(doc, update)
         if coll.unique_violation(new, ignore_key=id_key(doc["_id"])):
             raise CommandError(11000, "E11000 duplicate key error collection: %s" % ns)
+        validation.check_write(ctx, coll, new, old=doc, log=LOG)
         if not equal(new, doc) or list(new) != list(doc):
             entries.append(_entry(ctx, "u", ns, new, {"_id": doc["_id"]}))
             modified += 1
@@ -1359,6 +1372,7 @@ def _plan_update(ctx, ns, spec):
             new = dict([("_id", seed["_id"])] + list(new.items()))
     if "_id" not in new:
         new = dict([("_id", ObjectId())] + list(new.items()))
+    validation.check_write(ctx, coll, new, log=LOG)
     return [_entry(ctx, "i", ns, _id_first(new))], 0, 0, new["_id"]
 
 
@@ -1438,8 +1452,48 @@ async def cmd_create(ctx):
     if ctx.server.storage.collection(ctx.db, name) is not None:
         raise CommandError(48, "Collection %s.%s already exists." % (ctx.db, name))
     options = {k: v for k, v in ctx.body.items() if k != "create" and k not in GENERIC_FIELDS}
+    validation.check_options(options.get("validationLevel"), options.get("validationAction"), "create")
+    if "validator" in options:
+        validation.check_validator_allowed(ctx.db, name)
+        validation.check_validator(options["validator"])
     o = {"create": name}
     o.update(options)
+    _optime, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, o)], ctx.db)
+    return _finish_write({}, wce)
+
+
+COLL_MOD_FIELDS = {"validator", "validationLevel", "validationAction"}
+# collMod options mongod 8.0 has and mongosim does not implement: refused, not ignored.
+COLL_MOD_UNSUPPORTED = {"index", "expireAfterSeconds", "viewOn", "pipeline", "changeStreamPreAndPostImages",
+                        "timeseries", "clusteredIndex", "prepareUnique", "cappedSize", "cappedMax", "dryRun",
+                        "timeseriesBucketsMayHaveMixedSchemaData", "recordIdsReplicated"}
+
+
+@command("collMod", auth=("db", "collMod"), write=True)
+async def cmd_coll_mod(ctx):
+    """collMod with validator, validationLevel and validationAction [docs:
+    reference/command/collMod; src: db/catalog/coll_mod.cpp, db/coll_mod.idl].
+    The reply is {ok: 1}; the change is replicated as a "c" oplog entry."""
+    check_writable(ctx)
+    name = ctx.arg
+    _check_ns(ctx, name)
+    for key in ctx.body:
+        if key == ctx.name or key in GENERIC_FIELDS or key in COLL_MOD_FIELDS:
+            continue
+        if key in COLL_MOD_UNSUPPORTED:
+            raise CommandError(2, "mongosim does not implement collMod option '%s'" % key)
+        raise CommandError(40415, "BSON field 'collMod.%s' is an unknown field." % key,
+                           code_name_override="Location40415")
+    level, action = ctx.body.get("validationLevel"), ctx.body.get("validationAction")
+    validation.check_options(level, action)
+    coll = ctx.server.storage.collection(ctx.db, name)
+    if coll is None:
+        raise CommandError(26, "ns does not exist: %s.%s" % (ctx.db, name))
+    if "validator" in ctx.body:
+        validation.check_validator_allowed(ctx.db, name)
+        validation.check_validator(ctx.body["validator"])
+    o = {"collMod": name}
+    o.update({k: ctx.body[k] for k in ("validator", "validationLevel", "validationAction") if k in ctx.body})
     _optime, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, o)], ctx.db)
     return _finish_write({}, wce)
 

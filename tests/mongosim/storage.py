@@ -518,6 +518,17 @@ class Storage:
         if name == "create":
             coll = self.collection(db, o["create"], create=True)
             coll.options = {k: v for k, v in o.items() if k != "create"}
+        elif name == "collMod":
+            coll = self.collection(db, o["collMod"])
+            if coll is not None:
+                options = dict(coll.options)
+                for key in ("validator", "validationLevel", "validationAction"):
+                    if key in o:
+                        if key == "validator" and not o[key]:
+                            options.pop(key, None)
+                        else:
+                            options[key] = o[key]
+                coll.options = options
         elif name == "drop":
             self.dbs.get(db, {}).pop(o["drop"], None)
         elif name == "dropDatabase":

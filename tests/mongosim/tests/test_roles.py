@@ -33,7 +33,7 @@ def test_custom_role_grants_exactly_its_privileges(admin):
     admin.app.command("createUser", "narrow", pwd="pw", roles=["thingsReader"])
     narrow = login(admin, "narrow", "app")
     assert narrow.app.things.find_one({}, {"_id": 0}) == {"x": 1}
-    code, msg = error_of(lambda: narrow.app.other.find_one())
+    code, msg = error_of(narrow.app.other.find_one)
     assert code == 13 and msg.startswith('not authorized on app to execute command { find: "other"')
     assert error_of(lambda: narrow.app.things.insert_one({}))[0] == 13
     assert error_of(lambda: narrow.app.command("listCollections"))[0] == 13
@@ -52,7 +52,7 @@ def test_inherited_roles_and_changes_take_effect_at_once(admin):
     ops = login(admin, "ops")
     assert ops.admin.command("replSetGetStatus")["ok"] == 1.0  # through outer -> monitorPlus -> clusterMonitor
     ops.app.things.insert_one({"x": 2})
-    assert error_of(lambda: ops.app.things.find_one())[0] == 13
+    assert error_of(ops.app.things.find_one)[0] == 13
     admin.admin.command("grantPrivilegesToRole", "outer", privileges=[
         {"resource": {"db": "app", "collection": "things"}, "actions": ["find"]}])
     assert ops.app.things.count_documents({}) == 2
@@ -61,11 +61,11 @@ def test_inherited_roles_and_changes_take_effect_at_once(admin):
     assert error_of(lambda: ops.app.things.insert_one({}))[0] == 13
     admin.admin.command("revokePrivilegesFromRole", "outer", privileges=[
         {"resource": {"db": "app", "collection": "things"}, "actions": ["find"]}])
-    assert error_of(lambda: ops.app.things.find_one())[0] == 13
+    assert error_of(ops.app.things.find_one)[0] == 13
     admin.admin.command("grantRolesToRole", "outer", roles=[{"role": "read", "db": "app"}])
     assert ops.app.things.count_documents({}) == 2
     admin.admin.command("updateRole", "outer", privileges=[], roles=[])
-    assert error_of(lambda: ops.app.things.find_one())[0] == 13
+    assert error_of(ops.app.things.find_one)[0] == 13
 
 
 def test_roles_info_shape(admin):
