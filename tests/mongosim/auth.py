@@ -267,14 +267,18 @@ def role_privileges(role, role_db):
     """Return (cluster actions, {db or '*': actions}) for a built-in role."""
     if role in ("root", "__system"):
         cluster = ALL_CLUSTER | {"internal"} if role == "__system" else ALL_CLUSTER
-        return cluster, {"*": READ | WRITE | DB_ADMIN | USER_ADMIN, "local": READ | WRITE, "config": READ | WRITE}
+        return cluster, {"*": READ | WRITE | DB_ADMIN | USER_ADMIN, "local": READ | WRITE | USER_ADMIN,
+                         "config": READ | WRITE | USER_ADMIN}
     if role_db == "admin":
         table = {
             "clusterAdmin": (ALL_CLUSTER, {}),
             "clusterManager": (CLUSTER_MANAGER, {"local": READ, "config": READ}),
             "clusterMonitor": (CLUSTER_MONITOR, {"local": {"find"}, "config": {"find"}}),
             "hostManager": (HOST_MANAGER, {}),
-            "userAdminAnyDatabase": ({"listDatabases"}, {"*": USER_ADMIN}),
+            # userAdmin's actions on local and config too, and viewUser on the cluster
+            # [src: db/auth/builtin_roles.yml userAdminAnyDatabase].
+            "userAdminAnyDatabase": ({"listDatabases", "viewUser"}, {"*": USER_ADMIN, "local": USER_ADMIN,
+                                                                     "config": USER_ADMIN}),
             "readWriteAnyDatabase": ({"listDatabases"}, {"*": READ | WRITE}),
             "readAnyDatabase": ({"listDatabases"}, {"*": READ}),
             "dbAdminAnyDatabase": ({"listDatabases"}, {"*": DB_ADMIN}),

@@ -339,6 +339,11 @@ def check_readable(ctx, db=None):
             return
         raise CommandError(13435, "not primary and secondaryOk=false" if ctx.conn.hello_ok or not ctx.legacy
                            else "not master and slaveOk=false")
+    # Commands that are not maintenanceOk (the reads among them) on a member that is
+    # neither primary nor secondary [src: db/service_entry_point_common.cpp
+    # execCommandDatabase]: RECOVERING (maintenance mode included) says so.
+    if repl.state == 3:
+        raise CommandError(13436, "node is recovering")
     raise CommandError(13436, "node is not in primary or recovering state")
 
 
@@ -1837,11 +1842,17 @@ async def cmd_list_databases(ctx):
     for name in sorted(names):
         colls = server.storage.dbs.get(name, {})
         size = sum(len(colls[c].docs) * 256 for c in colls) + (8192 if colls or name == "local" else 0)
-        if name in ("admin", "config") and not colls:
+        # admin.system.version holds the FCV document, written by replSetInitiate
+        # (or at a standalone's first start), so admin is listed from then on
+        # [src: db/repl/replication_coordinator_impl.cpp processReplSetInitiate,
+        # db/commands/feature_compatibility_version.cpp setIfCleanStartup].
+        has_fcv_doc = server.repl is None or server.repl.config is not None
+        if not colls and (name == "config" or (name == "admin" and not has_fcv_doc)):
             continue
         if only_authorized and not any_privilege_in_db(server, ctx.conn, name):
             continue
-        out.append({"name": name, "sizeOnDisk": Int64(size), "empty": not colls and name != "local"})
+        out.append({"name": name, "sizeOnDisk": Int64(size or 8192),
+                    "empty": not colls and name not in ("local", "admin")})
     flt = ctx.body.get("filter")
     if flt:
         out = [d for d in out if q.matches(d, flt)]

@@ -141,8 +141,7 @@ def test_list_databases_under_the_localhost_exception(make_cluster, tmp_path):
     # No user yet: allowed, and it lists what the bootstrap privileges cover
     # (createUser/grantRole on admin), not local.
     names = [d["name"] for d in client.admin.command("listDatabases")["databases"]]
-    assert "local" not in names
-    assert set(names) <= {"admin"}
+    assert names == ["admin"]
     assert error_of(lambda: client.admin.command("listDatabases", authorizedDatabases=False)) == (
         13, "Insufficient permissions to list all databases")
     client.admin.command("createUser", "root", pwd="pw", roles=["root"])
@@ -150,3 +149,27 @@ def test_list_databases_under_the_localhost_exception(make_cluster, tmp_path):
         13, "Command listDatabases requires authentication")
     root = direct(host, username="root", password="pw")
     assert "local" in [d["name"] for d in root.admin.command("listDatabases")["databases"]]
+
+
+def test_reads_on_a_recovering_member_say_so(rs3):
+    primary = primary_of(rs3.hosts)
+    secondary = next(h for h in rs3.hosts if h != primary)
+    client = direct(secondary)
+    client.admin.command("replSetMaintenance", True)
+    assert error_of(lambda: client.admin.command("listDatabases")) == (13436, "node is recovering")
+    client.admin.command("replSetMaintenance", False)
+    wait_for(lambda: client.admin.command("replSetGetStatus")["myState"] == 2, what="SECONDARY again")
+    assert "admin" in [d["name"] for d in client.admin.command("listDatabases")["databases"]]
+
+
+def test_user_admin_any_database_covers_local_and_config(make_cluster, tmp_path):
+    # db/auth/builtin_roles.yml: userAdmin's actions on local and config too.
+    cluster = make_cluster(1, keyfile=make_keyfile(tmp_path / "keyfile"), auth=True)
+    host = cluster.hosts[0]
+    direct(host).admin.command("replSetInitiate", cluster.initiate_config(**FAST))
+    primary_of([host])
+    direct(host).admin.command("createUser", "ua", pwd="pw", roles=["userAdminAnyDatabase"])
+    ua = direct(host, username="ua", password="pw")
+    assert ua.local.command("usersInfo", 1)["users"] == []
+    assert ua.config.command("rolesInfo", 1)["roles"] == []
+    assert error_of(ua.local.startup_log.find_one)[0] == 13
