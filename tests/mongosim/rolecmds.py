@@ -162,7 +162,7 @@ async def cmd_create_role(ctx):
         raise CommandError(2, "Cannot create roles in the local database")
     if db == "$external":
         raise CommandError(2, "Cannot create roles in the $external database")
-    if authmod.is_builtin_role(name, db) or name in authmod.BUILTIN_ROLES:
+    if authmod.is_builtin_role(name, db):
         raise CommandError(2, "Cannot create roles with the same name as a built-in role")
     privileges = _parse_privileges(_require_array(ctx, "privileges"), db)
     roles = _resolve_role_names(_require_array(ctx, "roles"), db)

@@ -430,8 +430,13 @@ class Storage:
         return removed
 
     def reset(self, dump, oplog_entries):
-        """Replace all data and the oplog (initial sync, rollback via refetch)."""
-        self.dbs = {}
+        """Replace all data and the oplog (initial sync, rollback via refetch).
+
+        The local database is not replicated, so it stays (local.startup_log
+        among it), as in mongod's initial sync, which clones and drops only
+        the replicated databases."""
+        local = self.dbs.get("local")
+        self.dbs = {"local": local} if local else {}
         self.txns = {}
         for coll_doc in dump:
             db, _sep, name = coll_doc["ns"].partition(".")

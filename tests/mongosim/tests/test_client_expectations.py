@@ -173,3 +173,13 @@ def test_user_admin_any_database_covers_local_and_config(make_cluster, tmp_path)
     assert ua.local.command("usersInfo", 1)["users"] == []
     assert ua.config.command("rolesInfo", 1)["roles"] == []
     assert error_of(ua.local.startup_log.find_one)[0] == 13
+
+
+def test_initial_sync_keeps_the_startup_log(rs3):
+    # local is not replicated: an initial sync clones and drops only the other databases.
+    primary = primary_of(rs3.hosts)
+    direct(primary).app.things.insert_one({"x": 1})
+    for host in rs3.hosts:
+        client = direct(host)
+        wait_for(lambda c=client: c.admin.command("replSetGetStatus")["myState"] in (1, 2), what="%s up" % host)
+        assert client.local.startup_log.count_documents({}) == 1

@@ -147,3 +147,12 @@ def test_roles_replicate_and_need_view_role(make_cluster, tmp_path):
     assert error_of(lambda: plain.admin.command("rolesInfo", 1))[0] == 13
     # A user may always see the roles it holds.
     assert plain.admin.command("rolesInfo", {"role": "read", "db": "app"})["roles"][0]["role"] == "read"
+
+
+def test_admin_only_builtin_names_are_free_elsewhere(admin):
+    # isBuiltinRole is per database: root exists only on admin.
+    admin.app.command("createRole", "root", privileges=[], roles=[])
+    (role,) = admin.app.command("rolesInfo", "root")["roles"]
+    assert (role["db"], role["isBuiltin"]) == ("app", False)
+    assert error_of(lambda: admin.app.command("createRole", "read", privileges=[], roles=[])) == (
+        2, "Cannot create roles with the same name as a built-in role")
