@@ -895,6 +895,14 @@ async def cmd_repl_set_maintenance(ctx):
     return repl.set_maintenance(bool(ctx.arg))
 
 
+@command("replSetSyncFrom", auth=("cluster", "replSetStateChange"), admin_only=True)
+async def cmd_repl_set_sync_from(ctx):
+    repl = _repl_gate(ctx)
+    if not isinstance(ctx.arg, str):
+        raise CommandError(14, "replSetSyncFrom requires a string host:port")
+    return repl.sync_from(ctx.arg)
+
+
 @command("replSetResizeOplog", auth=("cluster", "resizeOplog"), admin_only=True)
 async def cmd_repl_set_resize_oplog(ctx):
     if ctx.repl is None:

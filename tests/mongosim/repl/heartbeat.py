@@ -92,6 +92,7 @@ class HeartbeatMixin:
                 self._heartbeat_failed(data, str(exc))
                 return
             data.ping_ms = int((time.monotonic() - sent) * 1000)
+            data.pings += 1
             await self._heartbeat_reply(data, reply)
             return
 
