@@ -263,7 +263,10 @@ class HeartbeatMixin:
     # ================================================================ liveness (primary)
     async def _liveness_loop(self):
         while not self._shutting_down:
-            await asyncio.sleep(min(0.5, self.heartbeat_interval / 2))
+            # mongod checks liveness when the oldest member's last contact is an election
+            # timeout old (_handleLivenessTimeout); polling at a tenth of it comes close,
+            # and neither depends on the heartbeat interval.
+            await asyncio.sleep(min(0.5, self.election_timeout / 10))
             if self.state != PRIMARY or self.config is None:
                 continue
             now = time.monotonic()

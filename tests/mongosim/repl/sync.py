@@ -181,7 +181,11 @@ class SyncMixin:
             await self._initial_sync(source)
             return
         after = self.last_applied()
-        request = {"_mongosimOplogFetch": 1, "after": after.to_doc(), "limit": 5000, "maxAwaitTimeMS": 1000,
+        # OplogFetcher's awaitData timeout: half the election timeout, at most 30 s
+        # (oplog_fetcher.cpp calculateAwaitDataTimeout), so an idle sync source still
+        # answers within every election timeout and our election timer is reset.
+        await_ms = int(min(self.election_timeout / 2, 30.0) * 1000)
+        request = {"_mongosimOplogFetch": 1, "after": after.to_doc(), "limit": 5000, "maxAwaitTimeMS": await_ms,
                    "term": Int64(self.term), "requesterId": self.my_id}
         try:
             reply = await self.server.peers.command(source["host"], "sync", request, 10.0)

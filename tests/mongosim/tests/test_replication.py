@@ -325,6 +325,30 @@ def test_primary_steps_down_when_it_loses_the_majority(rs3):
     assert all(m["health"] == 0.0 and m["stateStr"] == "(not reachable/healthy)" for m in down)
 
 
+def test_fast_election_timeout_keeps_one_primary_and_its_term(make_cluster):
+    """electionTimeoutMillis 1000 with the default 2 s heartbeats: secondaries keep
+    the primary's view of them alive with replSetUpdatePosition keep-alives every
+    electionTimeout/2 (sync_source_feedback.cpp), and their oplog getMores wait at most
+    electionTimeout/2 (oplog_fetcher.cpp), so the primary neither steps down nor loses
+    an election while nothing fails."""
+    cluster = make_cluster(3)
+    direct(cluster.hosts[0]).admin.command("replSetInitiate", cluster.initiate_config(electionTimeoutMillis=1000))
+    primary = primary_of(cluster.hosts)
+    wait_for(lambda: sorted(state_of(h) for h in cluster.hosts) == [1, 2, 2], what="two secondaries")
+    term = direct(primary).admin.command("replSetGetStatus")["term"]
+    seen = set()
+    window_end = time.monotonic() + 20
+    while time.monotonic() < window_end:
+        for host in cluster.hosts:
+            status = direct(host).admin.command("replSetGetStatus")
+            seen.add((host, status["term"], status["myState"]))
+        time.sleep(0.25)     # the polling interval of a bounded observation window, not a wait for a state
+    terms = {t for _h, t, _s in seen}
+    assert terms == {term}, "the term moved on from %d: %s" % (term, sorted(terms))
+    assert {s for h, _t, s in seen if h == primary} == {1}
+    assert {s for h, _t, s in seen if h != primary} == {2}
+
+
 def test_awaitable_hello_answers_on_topology_change(rs3):
     primary = primary_of(rs3.hosts)
     client = direct(primary)
