@@ -218,15 +218,20 @@ class SyncMixin:
             await self._apply_batch(entries, source)
         committed = OpTime.from_doc(reply.get("lastCommitted"))
         self._advance_commit_point_from(committed)
-        if self.state == RECOVERING and not self.maintenance and not self._too_stale and \
-                self.last_applied() >= self._min_valid:
-            self._set_state(SECONDARY)
+        self._finish_recovery_if_eligible()
         if reply.get("primaryId") is not None and reply["primaryId"] >= 0 and self.state != PRIMARY:
             if self.primary_id != reply["primaryId"] and reply.get("term") == self.term:
                 self.primary_id = reply["primaryId"]
                 self.topology_changed()
             if reply.get("term") == self.term:
                 self._reset_election_timer()
+
+    def _finish_recovery_if_eligible(self):
+        """RECOVERING -> SECONDARY once we have applied up to minValid, outside
+        maintenance mode (ReplicationCoordinatorImpl::finishRecoveryIfEligible)."""
+        if self.state == RECOVERING and not self.maintenance and not self._too_stale and \
+                self.last_applied() >= self._min_valid:
+            self._set_state(SECONDARY)
 
     async def _apply_batch(self, entries, source):
         delay = self.self_member["secondaryDelaySecs"] if self.self_member else 0
@@ -268,7 +273,12 @@ class SyncMixin:
         self._min_valid = OpTime.from_doc(reply["optime"])
         LOG.info("INITSYNC", 21192, "Initial sync done", {"optime": reply["optime"]})
         if self.state == STARTUP2:
-            self._set_state(SECONDARY)
+            # ReplicationCoordinatorImpl::_startInitialSync's callback: STARTUP2 ->
+            # RECOVERING, steady-state replication starts, and the applier makes the member
+            # SECONDARY once it is consistent (finishRecoveryIfEligible). Only then does its
+            # election timer run.
+            self._set_state(RECOVERING)
+            self._finish_recovery_if_eligible()
         self._schedule_position_report()
         self.notify()
 

@@ -33,6 +33,11 @@ def port_of(host):
     return int(host.rsplit(":", 1)[1])
 
 
+def log_entries(cluster, host, log_id):
+    with open(cluster.member(port_of(host)).logpath, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if '"id":%d,' % log_id in line.replace(" ", "")]
+
+
 def test_initiate_elects_one_primary_and_two_secondaries(rs3):
     states = sorted(state_of(h) for h in rs3.hosts)
     assert states == [1, 2, 2]
@@ -42,6 +47,27 @@ def test_initiate_elects_one_primary_and_two_secondaries(rs3):
     assert hello["hosts"] == rs3.hosts
     term = direct(primary).admin.command("replSetGetStatus")["term"]
     assert hello["electionId"].binary == bytes.fromhex("7fffffff") + int(term).to_bytes(8, "big")
+
+
+def state_transitions(cluster, host):
+    return [e["attr"]["newState"] for e in log_entries(cluster, host, 21358) if "newState" in e.get("attr", {})]
+
+
+def test_the_initiator_wins_the_first_election(make_cluster):
+    """After replSetInitiate the initiator is SECONDARY at once; the others first learn
+    the config by heartbeat, wait for 2N heartbeat responses before they choose an
+    initial sync source, sync, pass through RECOVERING and only then start their
+    election timers, so the initiator's timer runs out first (mongod's causes, not a
+    rule that it wins)."""
+    settings = {"electionTimeoutMillis": 2000, "heartbeatIntervalMillis": 1000}
+    for attempt in range(5):
+        cluster = make_cluster(3)
+        direct(cluster.hosts[0]).admin.command("replSetInitiate", cluster.initiate_config(**settings))
+        assert primary_of(cluster.hosts) == cluster.hosts[0], "attempt %d" % attempt
+        for host in cluster.hosts[1:]:
+            wait_for(lambda h=host: state_of(h) == 2, what="%s to be SECONDARY" % host)
+            assert state_transitions(cluster, host)[:3] == ["STARTUP2", "RECOVERING", "SECONDARY"]
+        cluster.kill()
 
 
 def test_failover_after_sigkill_loses_no_majority_acknowledged_write(rs3):
@@ -236,11 +262,6 @@ def test_hidden_and_delayed_members(make_cluster):
     assert delayed_client.test.d.count_documents({}) == 0
     wait_for(lambda: delayed_client.test.d.count_documents({}) == 1, timeout=20, what="the delayed apply")
     assert time.monotonic() - written_at >= 2.5
-
-
-def log_entries(cluster, host, log_id):
-    with open(cluster.member(port_of(host)).logpath, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if '"id":%d,' % log_id in line.replace(" ", "")]
 
 
 def test_a_member_too_stale_for_one_source_syncs_from_another(make_cluster):
