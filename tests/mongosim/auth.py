@@ -257,8 +257,9 @@ ALL_CLUSTER = CLUSTER_MONITOR | CLUSTER_MANAGER | HOST_MANAGER | {"dropDatabase"
 READ = {"find", "listCollections", "listIndexes", "collStats", "dbStats"}
 WRITE = {"insert", "update", "remove", "createCollection", "dropCollection", "createIndex", "dropIndex"}
 DB_ADMIN = {"createCollection", "dropCollection", "createIndex", "dropIndex", "listCollections", "listIndexes",
-            "collStats", "dbStats", "dropDatabase"}
-USER_ADMIN = {"createUser", "dropUser", "updateUser", "viewUser", "grantRole", "revokeRole", "changePassword"}
+            "collStats", "dbStats", "dropDatabase", "collMod"}
+USER_ADMIN = {"createUser", "dropUser", "updateUser", "viewUser", "grantRole", "revokeRole", "changePassword",
+              "createRole", "dropRole", "viewRole"}
 SYSTEM_DBS = {"local", "config"}
 
 
@@ -266,14 +267,18 @@ def role_privileges(role, role_db):
     """Return (cluster actions, {db or '*': actions}) for a built-in role."""
     if role in ("root", "__system"):
         cluster = ALL_CLUSTER | {"internal"} if role == "__system" else ALL_CLUSTER
-        return cluster, {"*": READ | WRITE | DB_ADMIN | USER_ADMIN, "local": READ | WRITE, "config": READ | WRITE}
+        return cluster, {"*": READ | WRITE | DB_ADMIN | USER_ADMIN, "local": READ | WRITE | USER_ADMIN,
+                         "config": READ | WRITE | USER_ADMIN}
     if role_db == "admin":
         table = {
             "clusterAdmin": (ALL_CLUSTER, {}),
             "clusterManager": (CLUSTER_MANAGER, {"local": READ, "config": READ}),
             "clusterMonitor": (CLUSTER_MONITOR, {"local": {"find"}, "config": {"find"}}),
             "hostManager": (HOST_MANAGER, {}),
-            "userAdminAnyDatabase": ({"listDatabases"}, {"*": USER_ADMIN}),
+            # userAdmin's actions on local and config too, and viewUser on the cluster
+            # [src: db/auth/builtin_roles.yml userAdminAnyDatabase].
+            "userAdminAnyDatabase": ({"listDatabases", "viewUser"}, {"*": USER_ADMIN, "local": USER_ADMIN,
+                                                                     "config": USER_ADMIN}),
             "readWriteAnyDatabase": ({"listDatabases"}, {"*": READ | WRITE}),
             "readAnyDatabase": ({"listDatabases"}, {"*": READ}),
             "dbAdminAnyDatabase": ({"listDatabases"}, {"*": DB_ADMIN}),
@@ -308,23 +313,118 @@ def is_builtin_role(role, db):
     return role in BUILTIN_ROLES
 
 
+# Action names a privilege may carry (createRole/grantPrivilegesToRole refuse any
+# other with FailedToParse "Unrecognized action privilege string: <name>")
+# [src: db/auth/action_type.idl; db/auth/user_management_commands.cpp
+# uassertNoUnrecognizedActions]. mongosim enforces the ones its commands check.
+ACTIONS = frozenset({
+    "addShard", "anyAction", "appendOplogNote", "applicationMessage", "applyOps", "bypassDocumentValidation",
+    "changeCustomData", "changeOwnCustomData", "changeOwnPassword", "changePassword", "changeStream",
+    "checkFreeMonitoringStatus", "cleanupOrphaned", "collMod", "collStats", "compact", "connPoolStats",
+    "connPoolSync", "convertToCapped", "cpuProfiler", "createCollection", "createDatabase", "createIndex",
+    "createRole", "createSearchIndexes", "createUser", "dbCheck", "dbHash", "dbStats", "dropAllRolesFromDatabase",
+    "dropAllUsersFromDatabase", "dropCollection", "dropConnections", "dropDatabase", "dropIndex", "dropRole",
+    "dropSearchIndex", "dropUser", "enableProfiler", "enableSharding", "find", "flushRouterConfig",
+    "forceUUID", "fsync", "getClusterParameter", "getCmdLineOpts", "getDefaultRWConcern", "getLog",
+    "getParameter", "getShardMap", "getShardVersion", "grantRole", "hostInfo", "impersonate", "indexStats",
+    "inprog", "insert", "internal", "invalidateUserCache", "killAnyCursor", "killAnySession", "killCursors",
+    "killop", "listCachedAndActiveUsers", "listCollections", "listCursors", "listDatabases", "listIndexes",
+    "listSearchIndexes", "listSessions", "listShards", "logRotate", "moveChunk", "netstat", "planCacheIndexFilter",
+    "planCacheRead", "planCacheWrite", "reIndex", "remove", "removeShard", "renameCollection",
+    "renameCollectionSameDB", "replSetConfigure", "replSetGetConfig", "replSetGetStatus",
+    "replSetHeartbeat", "replSetResizeOplog", "replSetStateChange", "resync", "revokeRole", "rotateCertificates",
+    "serverStatus", "setAuthenticationRestriction", "setClusterParameter", "setDefaultRWConcern",
+    "setFeatureCompatibilityVersion", "setParameter", "shardCollection", "shardingState", "shutdown",
+    "splitChunk", "splitVector", "storageDetails", "top", "touch", "trafficRecord", "unlock", "update",
+    "updateSearchIndex", "useUUID", "validate", "viewRole", "viewUser", "resizeOplog", "killSessions", "getFCV",
+})
+
+
+def pattern_matches(pattern, resource, collection=None):
+    """Does a privilege's resource document cover this check?
+
+    ``resource`` is "cluster" or a database name; ``collection`` is the
+    collection a command targets (None for a database-wide action). The
+    resource forms are the manual's [docs: reference/resource-document]:
+    {cluster: true}, {anyResource: true}, {db: "", collection: ""} (every
+    database and collection but the system ones), {db: "x", collection: ""}
+    (database x and all its collections), {db: "", collection: "c"} (c in
+    every database), {db: "x", collection: "c"} (that namespace only, so no
+    database-wide action such as listCollections)."""
+    if not isinstance(pattern, dict):
+        return False
+    if pattern.get("anyResource"):
+        return True
+    if pattern.get("cluster"):
+        return resource == "cluster"
+    if resource == "cluster" or "db" not in pattern or "collection" not in pattern:
+        return False
+    pdb, pcoll = pattern["db"], pattern["collection"]
+    if pdb == "":
+        if resource in SYSTEM_DBS:
+            return False
+    elif pdb != resource:
+        return False
+    if collection is None:
+        return pcoll == ""
+    return pcoll in ("", collection)
+
+
+def pattern_in_db(pattern, db):
+    """isAuthorizedForAnyActionOnAnyResourceInDB, for one privilege."""
+    if not isinstance(pattern, dict):
+        return False
+    if pattern.get("anyResource"):
+        return True
+    if pattern.get("cluster") or "db" not in pattern:
+        return False
+    return pattern["db"] == db or (pattern["db"] == "" and db not in SYSTEM_DBS)
+
+
 class Principal:
-    def __init__(self, user, db, roles):
+    """A user's effective privileges: the built-in roles' tables plus the
+    privileges of user-defined roles and of every role they inherit,
+    resolved through ``role_lookup(role, db)`` (the admin.system.roles
+    document or None) [docs: core/security-user-defined-roles]."""
+
+    def __init__(self, user, db, roles, role_lookup=None):
         self.user = user
         self.db = db
         self.roles = roles
         self.cluster = set()
         self.dbs = {}
-        for role in roles:
-            privs = role_privileges(role["role"], role["db"])
-            if privs is None:
+        self.privileges = []
+        self.all_roles = set()
+        stack = list(roles)
+        while stack:
+            role = stack.pop()
+            key = (role["role"], role["db"])
+            if key in self.all_roles:
                 continue
-            cluster, dbs = privs
-            self.cluster |= cluster
-            for name, actions in dbs.items():
-                self.dbs.setdefault(name, set()).update(actions)
+            self.all_roles.add(key)
+            privs = role_privileges(role["role"], role["db"]) if is_builtin_role(*key) else None
+            if privs is not None:
+                cluster, dbs = privs
+                self.cluster |= cluster
+                for name, actions in dbs.items():
+                    self.dbs.setdefault(name, set()).update(actions)
+                continue
+            doc = role_lookup(*key) if role_lookup is not None else None
+            if doc is None:
+                continue
+            for priv in doc.get("privileges", []):
+                self.privileges.append((priv.get("resource"), set(priv.get("actions", []))))
+            stack.extend(doc.get("roles", []))
 
-    def allows(self, resource, action):
+    def allows(self, resource, action, collection=None):
+        if self._builtin_allows(resource, action):
+            return True
+        for pattern, actions in self.privileges:
+            if (action in actions or "anyAction" in actions) and pattern_matches(pattern, resource, collection):
+                return True
+        return False
+
+    def _builtin_allows(self, resource, action):
         if resource == "cluster":
             return action in self.cluster
         if action in self.dbs.get(resource, ()):
@@ -332,6 +432,11 @@ class Principal:
         if resource in SYSTEM_DBS:
             return False
         return action in self.dbs.get("*", ())
+
+    def any_in_db(self, db):
+        if self.dbs.get(db) or (db not in SYSTEM_DBS and self.dbs.get("*")):
+            return True
+        return any(actions and pattern_in_db(pattern, db) for pattern, actions in self.privileges)
 
     def to_doc(self):
         return {"user": self.user, "db": self.db}

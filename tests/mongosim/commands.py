@@ -21,6 +21,7 @@ from bson.objectid import ObjectId
 from . import auth as authmod
 from . import fcv as fcvmod
 from . import query as q
+from . import validation
 from .bsonutil import MISSING, equal, get_path, id_key
 from .errors import RETRYABLE_WRITE_CODES, STATE_CHANGE_CODES, CommandError
 from .log import LOG
@@ -173,25 +174,42 @@ def localhost_exception_open(server, conn):
             and not _users_exist(server))
 
 
-def _principal_allows(server, conn, resource, action):
-    for (user, db), cached in list(conn.principals.items()):
+def role_doc(server, db, role):
+    coll = server.storage.collection("admin", "system.roles")
+    if coll is None:
+        return None
+    return coll.docs.get(id_key("%s.%s" % (db, role)))
+
+
+def _principal(server, conn, user, db):
+    """The session's Principal for user@db, rebuilt when the user's roles or any
+    user-defined role changed (mongod invalidates its user cache on every user
+    management command)."""
+    doc = _user_doc(server, db, user)
+    if doc is None:
+        return None
+    roles_coll = server.storage.collection("admin", "system.roles")
+    cached = conn.principals.get((user, db))
+    if cached is None or cached.roles != doc["roles"] or (roles_coll is not None and roles_coll.docs):
+        cached = conn.principals[(user, db)] = authmod.Principal(
+            user, db, doc["roles"], lambda r, d: role_doc(server, d, r))
+    return cached
+
+
+def _principal_allows(server, conn, resource, action, collection=None):
+    for (user, db) in list(conn.principals):
         if user == authmod.INTERNAL_USER and db == authmod.INTERNAL_DB:
             return True
-        doc = _user_doc(server, db, user)
-        if doc is None:
-            continue
-        principal = cached
-        if principal is None or principal.roles != doc["roles"]:
-            principal = conn.principals[(user, db)] = authmod.Principal(user, db, doc["roles"])
-        if principal.allows(resource, action):
+        principal = _principal(server, conn, user, db)
+        if principal is not None and principal.allows(resource, action, collection):
             return True
     return False
 
 
-def authorized(server, conn, resource, action):
+def authorized(server, conn, resource, action, collection=None):
     if not server.auth_enabled:
         return True
-    if _principal_allows(server, conn, resource, action):
+    if _principal_allows(server, conn, resource, action, collection):
         return True
     if localhost_exception_open(server, conn):
         key = ("cluster" if resource == "cluster" else resource, action)
@@ -199,6 +217,23 @@ def authorized(server, conn, resource, action):
             return True
         if server.repl is not None and server.repl.state == 7 and key in authmod.LOCALHOST_EXCEPTION_ARBITER:
             return True
+    return False
+
+
+def any_privilege_in_db(server, conn, db):
+    """AuthorizationSession::isAuthorizedForAnyActionOnAnyResourceInDB: any privilege
+    on the database or on one of its collections (a user-defined role may name one),
+    or the localhost exception's bootstrap privileges."""
+    if not server.auth_enabled:
+        return True
+    for (user, udb) in list(conn.principals):
+        if user == authmod.INTERNAL_USER and udb == authmod.INTERNAL_DB:
+            return True
+        principal = _principal(server, conn, user, udb)
+        if principal is not None and principal.any_in_db(db):
+            return True
+    if localhost_exception_open(server, conn):
+        return any(resource == db for resource, _action in authmod.LOCALHOST_EXCEPTION)
     return False
 
 
@@ -224,13 +259,34 @@ def _summary(body):
     return "{ " + ", ".join(parts[:6]) + " }"
 
 
-def require(ctx, resource, action):
+def require(ctx, resource, action, collection=None):
     server, conn = ctx.server, ctx.conn
-    if authorized(server, conn, resource, action):
+    if authorized(server, conn, resource, action, collection):
         return
     if not conn.principals:
         raise CommandError(13, "Command %s requires authentication" % ctx.name)
     raise CommandError(13, "not authorized on %s to execute command %s" % (ctx.db, _summary(ctx.body)))
+
+
+# Commands whose first field names the collection they act on: their privilege
+# check is on that namespace, so a privilege on {db, collection} covers them
+# [src: the commands' checkAuthForOperation / doCheckAuthorization, e.g.
+# db/commands/find_cmd.cpp, db/commands/write_commands.cpp].
+COLLECTION_COMMANDS = frozenset({
+    "insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop", "createIndexes",
+    "dropIndexes", "deleteIndexes", "find", "count", "distinct", "aggregate", "listIndexes", "collStats",
+    "collMod", "killCursors",
+})
+
+
+def _target_collection(ctx):
+    if ctx.name == "getMore":
+        value = ctx.body.get("collection")
+    elif ctx.name in COLLECTION_COMMANDS:
+        value = ctx.body.get(ctx.name)
+    else:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def check_authorized(ctx, spec):
@@ -240,7 +296,7 @@ def check_authorized(ctx, spec):
     if kind == "cluster":
         require(ctx, "cluster", action)
     elif kind == "db":
-        require(ctx, ctx.db, action)
+        require(ctx, ctx.db, action, _target_collection(ctx))
     elif kind == "internal":
         require(ctx, "cluster", "internal")
     elif kind == "custom":
@@ -288,6 +344,11 @@ def check_readable(ctx, db=None):
             return
         raise CommandError(13435, "not primary and secondaryOk=false" if ctx.conn.hello_ok or not ctx.legacy
                            else "not master and slaveOk=false")
+    # Commands that are not maintenanceOk (the reads among them) on a member that is
+    # neither primary nor secondary [src: db/service_entry_point_common.cpp
+    # execCommandDatabase]: RECOVERING (maintenance mode included) says so.
+    if repl.state == 3:
+        raise CommandError(13436, "node is recovering")
     raise CommandError(13436, "node is not in primary or recovering state")
 
 
@@ -386,7 +447,11 @@ async def cmd_ping(ctx):
 
 @command("buildInfo", "buildinfo", auth=None)
 async def cmd_build_info(ctx):
-    version = ctx.server.version
+    return build_info(ctx.server)
+
+
+def build_info(server):
+    version = server.version
     parts = [int(p) for p in version.split(".")]
     return {
         "version": version,
@@ -507,6 +572,14 @@ async def cmd_get_parameter(ctx):
     return out
 
 
+# Server parameters declared "set_at: startup" in mongod's IDL files: setParameter
+# refuses them with IllegalOperation "not allowed to change [name] at runtime"
+# [src: db/commands/parameters.cpp CmdSet; db/auth/sasl_options.idl
+# (authenticationMechanisms); db/auth/authorization_manager_impl_parameters.idl
+# (enableLocalhostAuthBypass)].
+STARTUP_ONLY_PARAMETERS = {"authenticationMechanisms", "enableLocalhostAuthBypass"}
+
+
 @command("setParameter", auth=("cluster", "setParameter"), admin_only=True)
 async def cmd_set_parameter(ctx):
     server = ctx.server
@@ -531,9 +604,8 @@ async def cmd_set_parameter(ctx):
             server.opts.values["security.clusterAuthMode"] = value
             changed = True
             continue
-        if key == "enableLocalhostAuthBypass":
-            raise CommandError(2, "Server parameter: 'enableLocalhostAuthBypass' is not allowed to be set at "
-                               "runtime")
+        if key in STARTUP_ONLY_PARAMETERS:
+            raise CommandError(20, "not allowed to change [%s] at runtime" % key)
         if key not in server.opts.parameters:
             raise CommandError(72, "attempted to set unrecognized parameter [%s], use help:true to see options "
                                % key)
@@ -855,6 +927,14 @@ async def cmd_repl_set_maintenance(ctx):
     return repl.set_maintenance(bool(ctx.arg))
 
 
+@command("replSetSyncFrom", auth=("cluster", "replSetStateChange"), admin_only=True)
+async def cmd_repl_set_sync_from(ctx):
+    repl = _repl_gate(ctx)
+    if not isinstance(ctx.arg, str):
+        raise CommandError(14, "replSetSyncFrom requires a string host:port")
+    return repl.sync_from(ctx.arg)
+
+
 @command("replSetResizeOplog", auth=("cluster", "resizeOplog"), admin_only=True)
 async def cmd_repl_set_resize_oplog(ctx):
     if ctx.repl is None:
@@ -943,13 +1023,14 @@ async def cmd_drop_connections(ctx):
 
 # ====================================================================== users
 
-def _normalize_roles(roles, db):
+def _normalize_roles(roles, db, server=None):
     out = []
     for given in roles or []:
         role = {"role": given, "db": db} if isinstance(given, str) else given
         if not isinstance(role, dict) or "role" not in role or "db" not in role:
             raise CommandError(2, "Role names must be either strings or objects")
-        if not authmod.is_builtin_role(role["role"], role["db"]):
+        if not authmod.is_builtin_role(role["role"], role["db"]) and (
+                server is None or role_doc(server, role["db"], role["role"]) is None):
             raise CommandError(31, "Could not find role: %s@%s" % (role["role"], role["db"]))
         out.append({"role": role["role"], "db": role["db"]})
     return out
@@ -975,7 +1056,7 @@ async def cmd_create_user(ctx):
                            "the user's source db")
     if "roles" not in ctx.body:
         raise CommandError(2, "\"createUser\" command requires a \"roles\" array")
-    roles = _normalize_roles(ctx.body["roles"], db)
+    roles = _normalize_roles(ctx.body["roles"], db, ctx.server)
     mechanisms = ctx.body.get("mechanisms", list(authmod.MECHANISMS))
     if ctx.body.get("digestPassword") is False:
         raise CommandError(2, "Use of SCRAM-SHA-256 requires undigested passwords")
@@ -1000,7 +1081,7 @@ async def cmd_update_user(ctx):
         new["credentials"] = {m: authmod.make_credentials(m, user, ctx.body["pwd"]) for m in mechanisms}
         new["mechanisms"] = list(mechanisms)
     if "roles" in ctx.body:
-        new["roles"] = _normalize_roles(ctx.body["roles"], db)
+        new["roles"] = _normalize_roles(ctx.body["roles"], db, ctx.server)
     if "customData" in ctx.body:
         new["customData"] = ctx.body["customData"]
     await _write_entries(ctx, [_entry(ctx, "u", _user_entry_ns(), new, {"_id": doc["_id"]})], "admin")
@@ -1025,7 +1106,7 @@ async def cmd_grant_roles(ctx):
     doc = _user_doc(ctx.server, db, user)
     if doc is None:
         raise CommandError(11, "Could not find user \"%s\" for db \"%s\"" % (user, db))
-    roles = _normalize_roles(ctx.body.get("roles", []), db)
+    roles = _normalize_roles(ctx.body.get("roles", []), db, ctx.server)
     new = copy.deepcopy(doc)
     if ctx.name == "grantRolesToUser":
         for role in roles:
@@ -1204,6 +1285,14 @@ async def cmd_insert(ctx):
             if ordered:
                 break
             continue
+        try:
+            validation.check_write(ctx, coll, doc, log=LOG)
+        except CommandError as exc:
+            errors.append({"index": i, "code": exc.code, "errmsg": exc.message,
+                           "errInfo": exc.extra.get("errInfo", {})})
+            if ordered:
+                break
+            continue
         pending_keys.add(key)
         entries.append(_tag_retryable(_entry(ctx, "i", "%s.%s" % (ctx.db, name), doc), lsid, txn, i))
         n += 1
@@ -1262,7 +1351,10 @@ async def cmd_update(ctx):
         try:
             entries, matched, changed, up_id = _plan_update(ctx, ns, spec)
         except CommandError as exc:
-            errors.append({"index": i, "code": exc.code, "errmsg": exc.message})
+            error = {"index": i, "code": exc.code, "errmsg": exc.message}
+            if "errInfo" in exc.extra:
+                error["errInfo"] = exc.extra["errInfo"]
+            errors.append(error)
             if ordered:
                 break
             continue
@@ -1310,6 +1402,7 @@ def _plan_update(ctx, ns, spec):
         new = q.apply_update(doc, update)
         if coll.unique_violation(new, ignore_key=id_key(doc["_id"])):
             raise CommandError(11000, "E11000 duplicate key error collection: %s" % ns)
+        validation.check_write(ctx, coll, new, old=doc, log=LOG)
         if not equal(new, doc) or list(new) != list(doc):
             entries.append(_entry(ctx, "u", ns, new, {"_id": doc["_id"]}))
             modified += 1
@@ -1324,6 +1417,7 @@ def _plan_update(ctx, ns, spec):
             new = dict([("_id", seed["_id"])] + list(new.items()))
     if "_id" not in new:
         new = dict([("_id", ObjectId())] + list(new.items()))
+    validation.check_write(ctx, coll, new, log=LOG)
     return [_entry(ctx, "i", ns, _id_first(new))], 0, 0, new["_id"]
 
 
@@ -1403,8 +1497,48 @@ async def cmd_create(ctx):
     if ctx.server.storage.collection(ctx.db, name) is not None:
         raise CommandError(48, "Collection %s.%s already exists." % (ctx.db, name))
     options = {k: v for k, v in ctx.body.items() if k != "create" and k not in GENERIC_FIELDS}
+    validation.check_options(options.get("validationLevel"), options.get("validationAction"), "create")
+    if "validator" in options:
+        validation.check_validator_allowed(ctx.db, name)
+        validation.check_validator(options["validator"])
     o = {"create": name}
     o.update(options)
+    _optime, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, o)], ctx.db)
+    return _finish_write({}, wce)
+
+
+COLL_MOD_FIELDS = {"validator", "validationLevel", "validationAction"}
+# collMod options mongod 8.0 has and mongosim does not implement: refused, not ignored.
+COLL_MOD_UNSUPPORTED = {"index", "expireAfterSeconds", "viewOn", "pipeline", "changeStreamPreAndPostImages",
+                        "timeseries", "clusteredIndex", "prepareUnique", "cappedSize", "cappedMax", "dryRun",
+                        "timeseriesBucketsMayHaveMixedSchemaData", "recordIdsReplicated"}
+
+
+@command("collMod", auth=("db", "collMod"), write=True)
+async def cmd_coll_mod(ctx):
+    """collMod with validator, validationLevel and validationAction [docs:
+    reference/command/collMod; src: db/catalog/coll_mod.cpp, db/coll_mod.idl].
+    The reply is {ok: 1}; the change is replicated as a "c" oplog entry."""
+    check_writable(ctx)
+    name = ctx.arg
+    _check_ns(ctx, name)
+    for key in ctx.body:
+        if key == ctx.name or key in GENERIC_FIELDS or key in COLL_MOD_FIELDS:
+            continue
+        if key in COLL_MOD_UNSUPPORTED:
+            raise CommandError(2, "mongosim does not implement collMod option '%s'" % key)
+        raise CommandError(40415, "BSON field 'collMod.%s' is an unknown field." % key,
+                           code_name_override="Location40415")
+    level, action = ctx.body.get("validationLevel"), ctx.body.get("validationAction")
+    validation.check_options(level, action)
+    coll = ctx.server.storage.collection(ctx.db, name)
+    if coll is None:
+        raise CommandError(26, "ns does not exist: %s.%s" % (ctx.db, name))
+    if "validator" in ctx.body:
+        validation.check_validator_allowed(ctx.db, name)
+        validation.check_validator(ctx.body["validator"])
+    o = {"collMod": name}
+    o.update({k: ctx.body[k] for k in ("validator", "validationLevel", "validationAction") if k in ctx.body})
     _optime, wce = await _write_entries(ctx, [_entry(ctx, "c", "%s.$cmd" % ctx.db, o)], ctx.db)
     return _finish_write({}, wce)
 
@@ -1668,7 +1802,19 @@ async def cmd_aggregate(ctx):
         raise CommandError(73, "mongosim supports aggregate on collections only")
     if pipeline and isinstance(pipeline[-1], dict) and ("$out" in pipeline[-1] or "$merge" in pipeline[-1]):
         raise CommandError(115, "mongosim does not support $out or $merge")
-    docs = q.run_pipeline(_collection_docs(ctx, target), pipeline)
+    if pipeline and isinstance(pipeline[0], dict) and "$collStats" in pipeline[0]:
+        # $collStats must come first and yields one document for the collection
+        # [docs: reference/operator/aggregation/collStats].
+        spec = pipeline[0]["$collStats"] or {}
+        stats = {"ns": "%s.%s" % (ctx.db, target), "host": "%s:%d" % (socket.gethostname(), ctx.server.opts.port),
+                 "localTime": datetime.datetime.now(datetime.timezone.utc)}
+        if "storageStats" in spec:
+            stats["storageStats"] = _storage_stats(ctx, ctx.db, target)
+        if "count" in spec:
+            stats["count"] = _storage_stats(ctx, ctx.db, target)["count"]
+        docs = q.run_pipeline([stats], pipeline[1:])
+    else:
+        docs = q.run_pipeline(_collection_docs(ctx, target), pipeline)
     batch = (ctx.body.get("cursor") or {}).get("batchSize")
     return _make_cursor(ctx, "%s.%s" % (ctx.db, target), docs, batch)
 
@@ -1709,12 +1855,23 @@ async def cmd_list_indexes(ctx):
 
 @command("listDatabases", auth=None, admin_only=True, read=True)
 async def cmd_list_databases(ctx):
+    # [src: db/commands/list_databases.cpp, list_databases_common.h; db/commands.cpp
+    # checkAuthorizationImplPreParse] No privilege is needed: without listDatabases on
+    # the cluster the reply lists only the databases the session holds some privilege
+    # in. "requires authentication" is skipped while the localhost exception is open,
+    # so a loopback client before the first user gets the databases its bootstrap
+    # privileges (createUser/grantRole on admin) cover.
     server = ctx.server
-    if server.auth_enabled and not authorized(server, ctx.conn, "cluster", "listDatabases"):
-        if not ctx.conn.principals:
+    may_list_all = authorized(server, ctx.conn, "cluster", "listDatabases")
+    only_authorized = False
+    if server.auth_enabled and not may_list_all:
+        if not ctx.conn.principals and not localhost_exception_open(server, ctx.conn):
             raise CommandError(13, "Command listDatabases requires authentication")
-        if not ctx.body.get("authorizedDatabases", True):
-            raise CommandError(13, "not authorized on admin to execute command { listDatabases: 1 }")
+        if "authorizedDatabases" in ctx.body and not ctx.body["authorizedDatabases"]:
+            raise CommandError(13, "Insufficient permissions to list all databases")
+        only_authorized = True
+    elif ctx.body.get("authorizedDatabases") and server.auth_enabled:
+        only_authorized = True
     check_readable(ctx)
     names = set(server.storage.dbs)
     if server.repl is not None:
@@ -1725,12 +1882,17 @@ async def cmd_list_databases(ctx):
     for name in sorted(names):
         colls = server.storage.dbs.get(name, {})
         size = sum(len(colls[c].docs) * 256 for c in colls) + (8192 if colls or name == "local" else 0)
-        if name in ("admin", "config") and not colls:
+        # admin.system.version holds the FCV document, written by replSetInitiate
+        # (or at a standalone's first start), so admin is listed from then on
+        # [src: db/repl/replication_coordinator_impl.cpp processReplSetInitiate,
+        # db/commands/feature_compatibility_version.cpp setIfCleanStartup].
+        has_fcv_doc = server.repl is None or server.repl.config is not None
+        if not colls and (name == "config" or (name == "admin" and not has_fcv_doc)):
             continue
-        if server.auth_enabled and not authorized(server, ctx.conn, "cluster", "listDatabases") and \
-                not authorized(server, ctx.conn, name, "find"):
+        if only_authorized and not any_privilege_in_db(server, ctx.conn, name):
             continue
-        out.append({"name": name, "sizeOnDisk": Int64(size), "empty": not colls and name != "local"})
+        out.append({"name": name, "sizeOnDisk": Int64(size or 8192),
+                    "empty": not colls and name not in ("local", "admin")})
     flt = ctx.body.get("filter")
     if flt:
         out = [d for d in out if q.matches(d, flt)]
@@ -1750,12 +1912,33 @@ async def cmd_db_stats(ctx):
             "indexSize": 0.0, "totalSize": float(objects * 256), "scaleFactor": 1}
 
 
+def _storage_stats(ctx, db, name):
+    """collStats' fields (and $collStats' storageStats). local.oplog.rs is capped:
+    maxSize is its cap in bytes (oplogSizeMB or replSetResizeOplog), size and count
+    what it holds now [docs: reference/command/collStats, "maxSize"; src:
+    db/stats/storage_stats.cpp]."""
+    storage = ctx.server.storage
+    if db == "local" and name == "oplog.rs" and ctx.server.repl is not None:
+        size = storage.oplog_bytes
+        count = storage.oplog_count()
+        out = {"ns": "local.oplog.rs", "size": Int64(size), "count": Int64(count),
+               "avgObjSize": (size // count) if count else 0, "storageSize": Int64(size), "capped": True,
+               "max": Int64(0), "maxSize": Int64(storage.cap_bytes or 0), "nindexes": 0, "totalIndexSize": 0,
+               "indexSizes": {}, "totalSize": Int64(size), "scaleFactor": 1}
+        return out
+    coll = storage.collection(db, name)
+    count = len(coll.docs) if coll else 0
+    options = coll.options if coll else {}
+    out = {"ns": "%s.%s" % (db, name), "count": count, "size": count * 256, "storageSize": count * 256,
+           "nindexes": len(coll.indexes) if coll else 0, "capped": bool(options.get("capped"))}
+    if options.get("capped"):
+        out["maxSize"] = Int64(options.get("size", 0))
+    return out
+
+
 @command("collStats", auth=("db", "collStats"), read=True)
 async def cmd_coll_stats(ctx):
-    coll = ctx.server.storage.collection(ctx.db, ctx.arg)
-    count = len(coll.docs) if coll else 0
-    return {"ns": "%s.%s" % (ctx.db, ctx.arg), "count": count, "size": count * 256, "storageSize": count * 256,
-            "nindexes": len(coll.indexes) if coll else 0, "capped": False}
+    return _storage_stats(ctx, ctx.db, ctx.arg)
 
 
 # ====================================================================== test support

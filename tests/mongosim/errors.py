@@ -51,6 +51,7 @@ CODE_NAMES = {
     110: "CannotInitializeNodeWithData",
     115: "CommandNotSupported",
     117: "ConflictingOperationInProgress",
+    121: "DocumentValidationFailure",
     136: "CappedPositionLost",
     166: "CommandNotSupportedOnView",
     168: "InvalidPipelineOperator",

@@ -137,7 +137,21 @@ CLI = {
     "wiredTigerCacheSizeGB": ("storage.wiredTiger.engineConfig.cacheSizeGB", "float"),
     "oplogMinRetentionHours": ("storage.oplogMinRetentionHours", "float"),
     "enableMajorityReadConcern": ("replication.enableMajorityReadConcern", "value"),
+    # mongod 8.0 accepts these; they change nothing in mongosim beyond what
+    # getCmdLineOpts reports (and the default port of a shard or config server)
+    # [src: db/mongod_options.idl, db/storage/wiredtiger/wiredtiger_global_options.idl,
+    # s/sharding_options.idl (mongod 8.0)].
+    "storageEngine": ("storage.engine", "value"),
+    "wiredTigerEngineConfigString": ("storage.wiredTiger.engineConfig.configString", "value"),
+    "wiredTigerCollectionConfigString": ("storage.wiredTiger.collectionConfig.configString", "value"),
+    "wiredTigerIndexConfigString": ("storage.wiredTiger.indexConfig.configString", "value"),
+    "shardsvr": ("sharding.clusterRole", "flag:shardsvr"),
+    "configsvr": ("sharding.clusterRole", "flag:configsvr"),
 }
+
+# Storage engines a community mongod 8.0 binary has (buildInfo.storageEngines);
+# mongosim behaves as wiredTiger whichever is named. inMemory is Enterprise-only.
+STORAGE_ENGINES = {"wiredTiger", "devnull"}
 
 TLS_MODES = {"disabled", "allowTLS", "preferTLS", "requireTLS"}
 SSL_MODE_ALIASES = {"disabled": "disabled", "allowSSL": "allowTLS", "preferSSL": "preferTLS",
@@ -189,7 +203,9 @@ class Options:
     # Convenience views -------------------------------------------------
     @property
     def port(self):
-        return int(self.get("net.port", 27017))
+        # 27018 for a shard server, 27019 for a config server (SEMANTICS.md section 10).
+        default = {"shardsvr": 27018, "configsvr": 27019}.get(self.get("sharding.clusterRole"), 27017)
+        return int(self.get("net.port", default))
 
     @property
     def bind_ips(self):
@@ -476,7 +492,14 @@ def validate(opts):
     if (opts.repl_set and opts.get("security.authorization") == "enabled" and not opts.get("security.keyFile")
             and opts.get("security.clusterAuthMode") not in ("x509", "sendX509")):
         raise _bad("security.keyFile is required when authorization is enabled with replica sets")
+    engine = opts.get("storage.engine")
+    if engine is not None and engine not in STORAGE_ENGINES:
+        # [src: db/storage/storage_engine_init.cpp: error 28545 during start-up]
+        message = "Cannot start server with an unknown storage engine: %s" % engine
+        raise StartupError(message, lines=[message], exit_code=100)
     role = opts.get("sharding.clusterRole")
+    if role is not None and role not in ("shardsvr", "configsvr"):
+        raise _bad("sharding.clusterRole must be 'configsvr' or 'shardsvr', found: %s" % role)
     if role and not opts.repl_set:
         raise _bad("Cannot start a %s as a standalone server. Please use the option --replSet to start the node "
                    "as a replica set." % role)

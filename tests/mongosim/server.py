@@ -10,11 +10,12 @@ import socket
 import sys
 import time
 
+from bson.int64 import Int64
 from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 
 from . import auth as authmod
-from . import commands, tlsutil, wire
+from . import commands, rolecmds, tlsutil, wire  # noqa: F401 - rolecmds registers its commands
 from . import fcv as fcvmod
 from .bsonutil import id_key
 from .errors import StartupError
@@ -133,6 +134,7 @@ class Server:
         self.topology_event = asyncio.Event()
         self._bind(loop)
         self._log_startup()
+        self._write_startup_log()
         if self.opts.repl_set:
             from .repl import ReplCoordinator
             self.repl = ReplCoordinator(self)
@@ -196,6 +198,26 @@ class Server:
                         "connect to this server. Start the server with --bind_ip <address> to specify which IP "
                         "addresses it should serve responses from, or with --bind_ip_all to bind to all "
                         "interfaces.", ctx="initandlisten")
+
+    def _write_startup_log(self):
+        """One document in local.startup_log per start, as mongod's logStartup()
+        writes it [src: db/mongod_main.cpp logStartup; docs: reference/local-database,
+        "local.startup_log"]: _id "<hostname>-<epoch milliseconds>", hostname,
+        startTime, startTimeLocal (ctime-style text), cmdLine (the parsed options, as
+        getCmdLineOpts' "parsed"), pid and buildinfo (the buildInfo reply). The
+        collection is capped at 10 MB; local is never replicated, so no oplog entry."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        millis = int(now.timestamp() * 1000)
+        host = socket.gethostname()
+        coll = self.storage.collection("local", "startup_log", create=True)
+        if not coll.options:
+            coll.options = {"capped": True, "size": Int64(10 * 1024 * 1024)}
+        local = now.astimezone()
+        doc = {"_id": "%s-%d" % (host, millis), "hostname": host,
+               "startTime": now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None),
+               "startTimeLocal": local.strftime("%a %b %e %H:%M:%S.") + "%03d" % (now.microsecond // 1000),
+               "cmdLine": self.opts.parsed, "pid": Int64(os.getpid()), "buildinfo": commands.build_info(self)}
+        coll.docs[id_key(doc["_id"])] = doc
 
     def default_member_host(self):
         """Host for the default initiate config (SEMANTICS.md section 4, step 2)."""

@@ -430,8 +430,13 @@ class Storage:
         return removed
 
     def reset(self, dump, oplog_entries):
-        """Replace all data and the oplog (initial sync, rollback via refetch)."""
-        self.dbs = {}
+        """Replace all data and the oplog (initial sync, rollback via refetch).
+
+        The local database is not replicated, so it stays (local.startup_log
+        among it), as in mongod's initial sync, which clones and drops only
+        the replicated databases."""
+        local = self.dbs.get("local")
+        self.dbs = {"local": local} if local else {}
         self.txns = {}
         for coll_doc in dump:
             db, _sep, name = coll_doc["ns"].partition(".")
@@ -518,6 +523,17 @@ class Storage:
         if name == "create":
             coll = self.collection(db, o["create"], create=True)
             coll.options = {k: v for k, v in o.items() if k != "create"}
+        elif name == "collMod":
+            coll = self.collection(db, o["collMod"])
+            if coll is not None:
+                options = dict(coll.options)
+                for key in ("validator", "validationLevel", "validationAction"):
+                    if key in o:
+                        if key == "validator" and not o[key]:
+                            options.pop(key, None)
+                        else:
+                            options[key] = o[key]
+                coll.options = options
         elif name == "drop":
             self.dbs.get(db, {}).pop(o["drop"], None)
         elif name == "dropDatabase":

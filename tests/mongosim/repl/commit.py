@@ -25,7 +25,8 @@ class CommitMixin:
         self.last_committed = OpTime()
         self._position_task = None
         self._position_dirty = False
-        self._downstream_positions = {}   # member _id -> position report relayed to our sync source
+        self._downstream_positions = {}   # member _id -> (position report, monotonic time received), relayed upstream
+        self._last_position_report = 0.0  # monotonic time we last sent replSetUpdatePosition
 
     # ================================================================ commit point
     def _recompute_commit_point(self):
@@ -100,15 +101,36 @@ class CommitMixin:
                 data.health = 1.0
                 data.up_since = data.up_since or utcnow()
             data.last_hb_mono = time.monotonic()
+        if self.state != PRIMARY:
+            # Relay what members downstream of us report, keep-alives included: the
+            # primary's liveness check hears of them only through us.
+            now = time.monotonic()
+            for pos in positions:
+                if pos.get("memberId") in self.members and \
+                        pos.get("memberId") not in (self.my_id, self._sync_source_id, self.primary_id):
+                    self._downstream_positions[pos["memberId"]] = (pos, now)
         if changed:
             if self.state == PRIMARY:
                 self._recompute_commit_point()
             else:
-                for pos in positions:
-                    if pos.get("memberId") not in (self.my_id, self._sync_source_id, self.primary_id):
-                        self._downstream_positions[pos["memberId"]] = pos
                 self._schedule_position_report()
             self.notify()
+
+    @property
+    def keep_alive_interval(self):
+        """How often a secondary reports its position upstream even when it has not
+        moved: half the election timeout, at most 30 s (sync_source_feedback.cpp
+        calculateKeepAliveInterval), so the primary hears from it within every
+        election timeout whatever the heartbeat interval."""
+        return min(self.election_timeout / 2, 30.0)
+
+    async def _keep_alive_loop(self):
+        while not self._shutting_down:
+            interval = self.keep_alive_interval
+            await asyncio.sleep(max(0.05, interval - (time.monotonic() - self._last_position_report)))
+            if self.state != PRIMARY and self._sync_source and self.config is not None and \
+                    time.monotonic() - self._last_position_report >= interval:
+                self._schedule_position_report()
 
     def _schedule_position_report(self):
         self._position_dirty = True
@@ -124,7 +146,11 @@ class CommitMixin:
             positions = [{"memberId": self.my_id, "cfgver": self.config["version"],
                           "appliedOpTime": self.last_applied().to_doc(),
                           "durableOpTime": self.last_durable().to_doc()}]
-            positions.extend(self._downstream_positions.values())
+            # Only members we have heard from within an election timeout: a relay must
+            # not keep a dead member alive in the primary's eyes.
+            fresh_after = time.monotonic() - self.election_timeout
+            positions.extend(pos for pos, received in self._downstream_positions.values() if received >= fresh_after)
+            self._last_position_report = time.monotonic()
             try:
                 await self.server.peers.command(source, "position",
                                                 {"replSetUpdatePosition": 1, "optimes": positions,

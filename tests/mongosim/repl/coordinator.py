@@ -85,6 +85,7 @@ class ReplCoordinator(SelfDetectionMixin, ConfigMixin, HeartbeatMixin, ElectionM
         self._spawn(self._election_timer_loop())
         self._spawn(self._sync_loop())
         self._spawn(self._liveness_loop())
+        self._spawn(self._keep_alive_loop())
         self._restart_heartbeats()
 
     def _spawn(self, coro):

@@ -165,16 +165,19 @@ def write_concern_satisfied(config, my_id, my_applied, my_durable, members, last
 
 
 # ---------------------------------------------------------------- sync source
-def choose_sync_source(config, me, my_applied, members, needs_initial_sync, chaining_allowed):
+def choose_sync_source(config, me, my_applied, members, needs_initial_sync, chaining_allowed, denied=()):
     """The member to pull the oplog from, or None: the primary unless chaining is allowed
     and a secondary ahead of us is clearly (30 ms) closer; without a reachable primary, the
     closest non-hidden, non-delayed secondary (one ahead of us if there is one) when
     chaining is allowed. Candidates are up, PRIMARY or SECONDARY, build indexes if we do,
-    and are not behind us (unless we need an initial sync). ``members``: _id -> MemberData."""
+    are not behind us (unless we need an initial sync) and are not in ``denied``, the
+    _ids of the members on our sync source denylist (TopologyCoordinator::
+    _isEligibleSyncSource, _choosePrimaryAsSyncSource: a denylisted member, the primary
+    included, is no candidate until its time is up). ``members``: _id -> MemberData."""
     candidates = []
     primary = None
     for m in config["members"]:
-        if m["_id"] == me["_id"] or m["arbiterOnly"]:
+        if m["_id"] == me["_id"] or m["arbiterOnly"] or m["_id"] in denied:
             continue
         data = members.get(m["_id"])
         if data is None or data.health != 1.0 or data.state not in DATA_STATES:

@@ -15,7 +15,7 @@ from ..errors import CommandError
 from ..log import LOG
 from ..netclient import PeerError
 from ..storage import OpTime
-from .states import DOWN, PRIMARY, STARTUP, STATE_NAMES, UNKNOWN, utcnow
+from .states import DOWN, PRIMARY, STARTUP, STARTUP2, STATE_NAMES, UNKNOWN, utcnow
 
 
 class HeartbeatMixin:
@@ -52,12 +52,21 @@ class HeartbeatMixin:
         except asyncio.CancelledError:
             pass
 
+    def _reported_optimes(self):
+        """Our applied and durable optimes as heartbeats carry them: null in STARTUP2, so
+        a member in initial sync shows no progress and counts towards no write majority
+        (TopologyCoordinator::prepareHeartbeatResponseV1)."""
+        if self.state == STARTUP2:
+            return OpTime(), OpTime()
+        return self.last_applied(), self.last_durable()
+
     def _heartbeat_request(self, data):
         config = self.config
+        applied, durable = self._reported_optimes()
         request = {"replSetHeartbeat": config["_id"], "configVersion": config["version"],
                    "configTerm": config.get("term", -1), "hbv": 1, "from": self.me, "fromId": self.my_id,
                    "term": Int64(self.term), "state": self.state,
-                   "opTime": self.last_applied().to_doc(), "durableOpTime": self.last_durable().to_doc(),
+                   "opTime": applied.to_doc(), "durableOpTime": durable.to_doc(),
                    "lastCommitted": self.last_committed.to_doc(), "syncingTo": self._sync_source or "",
                    "syncSourceId": self._sync_source_id}
         if self.state == PRIMARY and self.election_time is not None:
@@ -92,6 +101,7 @@ class HeartbeatMixin:
                 self._heartbeat_failed(data, str(exc))
                 return
             data.ping_ms = int((time.monotonic() - sent) * 1000)
+            data.pings += 1
             await self._heartbeat_reply(data, reply)
             return
 
@@ -243,8 +253,7 @@ class HeartbeatMixin:
         reply = {}
         if self.state == PRIMARY and self.election_time is not None:
             reply["electionTime"] = self.election_time
-        applied = self.last_applied()
-        durable = self.last_durable()
+        applied, durable = self._reported_optimes()
         reply.update({"set": self.set_name, "state": self.state, "term": Int64(self.term),
                       "v": self.config["version"] if self.config else -2,
                       "configTerm": self.config.get("term", -1) if self.config else -1,
@@ -260,7 +269,10 @@ class HeartbeatMixin:
     # ================================================================ liveness (primary)
     async def _liveness_loop(self):
         while not self._shutting_down:
-            await asyncio.sleep(min(0.5, self.heartbeat_interval / 2))
+            # mongod checks liveness when the oldest member's last contact is an election
+            # timeout old (_handleLivenessTimeout); polling at a tenth of it comes close,
+            # and neither depends on the heartbeat interval.
+            await asyncio.sleep(min(0.5, self.election_timeout / 10))
             if self.state != PRIMARY or self.config is None:
                 continue
             now = time.monotonic()

@@ -44,6 +44,7 @@ class MemberData:
         self.last_hb_mono = 0.0     # monotonic time of the last successful contact
         self.last_hb_recv = None    # when we last received a heartbeat from it
         self.ping_ms = 0
+        self.pings = 0              # heartbeat responses received (mongod's PingStats count)
         self.applied = OpTime()
         self.durable = OpTime()
         self.applied_wall = None

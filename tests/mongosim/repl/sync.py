@@ -22,6 +22,11 @@ from .states import (
 )
 
 
+# SyncSourceResolver::kTooStaleDenylistDuration: a candidate whose oldest oplog entry is
+# newer than our last fetched one is left alone for a minute.
+TOO_STALE_DENYLIST_SECS = 60.0
+
+
 class SyncMixin:
     """Sync source, oplog fetch and apply, initial sync, rollback; and serving them."""
 
@@ -32,14 +37,108 @@ class SyncMixin:
         self._sync_source = None
         self._sync_source_id = -1
         self._too_stale = False
+        self._denylist = {}               # host -> monotonic time its denylisting ends
+        self._stale_candidates = set()    # hosts found too far ahead of us since we last synced
+        self._forced_source_id = None     # replSetSyncFrom's choice, used once
         self.rbid = self.storage.local.get("rbid", 1)
 
     # ================================================================ sync source
     def _choose_sync_source(self):
         if self.config is None:
             return None
+        forced, self._forced_source_id = self._forced_source_id, None
+        if forced is not None:
+            # TopologyCoordinator::_chooseSyncSourceReplSetSyncFrom: the requested member,
+            # once, without the usual eligibility checks.
+            member = self._member(forced)
+            if member is not None:
+                LOG.info("REPL", 21782, "Choosing sync source candidate by request", {"syncSource": member["host"]})
+                return member
+        # TopologyCoordinator::_chooseSyncSourceInitialChecks: no sync source until we
+        # have had twice as many heartbeat responses (pings) as there are other members.
+        needed = 2 * len(self.members) - sum(data.pings for data in self.members.values())
+        if needed > 0:
+            return None
+        now = time.monotonic()
+        self._denylist = {host: until for host, until in self._denylist.items() if until > now}
+        denied = {m["_id"] for m in self.config["members"] if m["host"] in self._denylist}
         return decisions.choose_sync_source(self.config, self.self_member, self.last_applied(), self.members,
-                                            self._needs_initial_sync, self.settings["chainingAllowed"])
+                                            self._needs_initial_sync, self.settings["chainingAllowed"], denied)
+
+    def denylist_sync_source(self, host, secs):
+        self._denylist[host] = time.monotonic() + secs
+
+    def _too_stale_for(self, source, reply):
+        """The source's oldest oplog entry is newer than our last one: it cannot serve us.
+        As mongod's SyncSourceResolver does, denylist it for a minute and look for another
+        candidate; only when every candidate we could try was too stale does the member
+        go too stale (BackgroundSync::_produce: maintenance mode, RECOVERING)."""
+        host = source["host"]
+        LOG.info("REPL", 5579708, "We are too stale to use candidate as a sync source. Denylisting this sync "
+                 "source because our last fetched timestamp is before their earliest timestamp",
+                 {"candidate": host, "lastOpTimeFetchedTimestamp": self.last_applied().to_doc(),
+                  "denylistDuration": "%ds" % TOO_STALE_DENYLIST_SECS, "error": reply.get("errmsg")})
+        self.denylist_sync_source(host, TOO_STALE_DENYLIST_SECS)
+        self._stale_candidates.add(host)
+        self._set_sync_source(None)
+
+    def _enter_too_stale(self):
+        self._stale_candidates.clear()
+        if self._too_stale:
+            return
+        self._too_stale = True
+        LOG.error("REPL", 21799, "Too stale to catch up, entering maintenance mode",
+                  {"ourLastOpTime": self.last_applied().to_doc()})
+        self.maintenance += 1
+        if self.state == SECONDARY:
+            self._set_state(RECOVERING)
+        self.notify()
+
+    def _leave_too_stale(self, source):
+        self._stale_candidates.clear()
+        if not self._too_stale:
+            return
+        self._too_stale = False
+        LOG.info("REPL", 21799, "No longer too stale. Able to sync from", {"syncSource": source["host"]})
+        if self.maintenance:
+            self.maintenance -= 1
+        self.notify()
+
+    def sync_from(self, host):
+        """replSetSyncFrom (TopologyCoordinator::prepareSyncFromResponse)."""
+        self.check_initialized()
+        reply = {"syncFromRequested": host}
+        me = self.self_member
+        if me is None:
+            raise CommandError(95, "Removed and uninitialized nodes do not sync")
+        if me["arbiterOnly"]:
+            raise CommandError(95, "arbiters don't sync")
+        if self.state == PRIMARY:
+            raise CommandError(95, "primaries don't sync")
+        target = next((m for m in self.config["members"] if m["host"] == host), None)
+        if target is None:
+            raise CommandError(74, 'Could not find member "%s" in replica set' % host)
+        if target["_id"] == me["_id"]:
+            raise CommandError(72, "I cannot sync from myself")
+        if target["arbiterOnly"]:
+            raise CommandError(72, 'Cannot sync from "%s" because it is an arbiter' % host)
+        if me["buildIndexes"] and not target["buildIndexes"]:
+            raise CommandError(72, 'Cannot sync from "%s" because it does not build indexes' % host)
+        if me["votes"] and not target["votes"]:
+            raise CommandError(72, 'Cannot sync from "%s" because it is not a voter' % host)
+        data = self.members.get(target["_id"])
+        if data is not None and not data.authenticated:
+            raise CommandError(13, "not authorized to communicate with %s" % host)
+        if data is None or data.health == 0.0:
+            raise CommandError(6, "I cannot reach the requested member: %s" % host)
+        if data.applied.seconds + 10 < self.last_applied().seconds:
+            reply["warning"] = 'requested member "%s" is more than 10 seconds behind us' % host
+        if self._sync_source:
+            reply["prevSyncTarget"] = self._sync_source
+        self._forced_source_id = target["_id"]
+        self._set_sync_source(None)
+        self.notify()
+        return reply
 
     def _set_sync_source(self, member):
         host = member["host"] if member else None
@@ -69,6 +168,8 @@ class SyncMixin:
             return
         source = self._choose_sync_source()
         if source is None:
+            if self._stale_candidates and not self._needs_initial_sync:
+                self._enter_too_stale()
             self._set_sync_source(None)
             await self.wait_change(0.5)
             return
@@ -80,7 +181,11 @@ class SyncMixin:
             await self._initial_sync(source)
             return
         after = self.last_applied()
-        request = {"_mongosimOplogFetch": 1, "after": after.to_doc(), "limit": 5000, "maxAwaitTimeMS": 1000,
+        # OplogFetcher's awaitData timeout: half the election timeout, at most 30 s
+        # (oplog_fetcher.cpp calculateAwaitDataTimeout), so an idle sync source still
+        # answers within every election timeout and our election timer is reset.
+        await_ms = int(min(self.election_timeout / 2, 30.0) * 1000)
+        request = {"_mongosimOplogFetch": 1, "after": after.to_doc(), "limit": 5000, "maxAwaitTimeMS": await_ms,
                    "term": Int64(self.term), "requesterId": self.my_id}
         try:
             reply = await self.server.peers.command(source["host"], "sync", request, 10.0)
@@ -94,15 +199,12 @@ class SyncMixin:
             if code == 120 and reply.get("divergent"):
                 await self._rollback(source)
             elif code == 120:
-                if not self._too_stale:
-                    LOG.error("REPL", 21799, "We are too stale to use the sync source", {"syncSource": source["host"]})
-                self._too_stale = True
-                self._set_state(RECOVERING)
-                await self.wait_change(1.0)
+                self._too_stale_for(source, reply)
             else:
                 self._set_sync_source(None)
                 await self.wait_change(0.5)
             return
+        self._leave_too_stale(source)
         self._update_term(reply.get("term"))
         source_data = self.members.get(source["_id"])
         if source_data is not None and "lastApplied" in reply:
@@ -116,15 +218,20 @@ class SyncMixin:
             await self._apply_batch(entries, source)
         committed = OpTime.from_doc(reply.get("lastCommitted"))
         self._advance_commit_point_from(committed)
-        if self.state == RECOVERING and not self.maintenance and not self._too_stale and \
-                self.last_applied() >= self._min_valid:
-            self._set_state(SECONDARY)
+        self._finish_recovery_if_eligible()
         if reply.get("primaryId") is not None and reply["primaryId"] >= 0 and self.state != PRIMARY:
             if self.primary_id != reply["primaryId"] and reply.get("term") == self.term:
                 self.primary_id = reply["primaryId"]
                 self.topology_changed()
             if reply.get("term") == self.term:
                 self._reset_election_timer()
+
+    def _finish_recovery_if_eligible(self):
+        """RECOVERING -> SECONDARY once we have applied up to minValid, outside
+        maintenance mode (ReplicationCoordinatorImpl::finishRecoveryIfEligible)."""
+        if self.state == RECOVERING and not self.maintenance and not self._too_stale and \
+                self.last_applied() >= self._min_valid:
+            self._set_state(SECONDARY)
 
     async def _apply_batch(self, entries, source):
         delay = self.self_member["secondaryDelaySecs"] if self.self_member else 0
@@ -166,7 +273,12 @@ class SyncMixin:
         self._min_valid = OpTime.from_doc(reply["optime"])
         LOG.info("INITSYNC", 21192, "Initial sync done", {"optime": reply["optime"]})
         if self.state == STARTUP2:
-            self._set_state(SECONDARY)
+            # ReplicationCoordinatorImpl::_startInitialSync's callback: STARTUP2 ->
+            # RECOVERING, steady-state replication starts, and the applier makes the member
+            # SECONDARY once it is consistent (finishRecoveryIfEligible). Only then does its
+            # election timer run.
+            self._set_state(RECOVERING)
+            self._finish_recovery_if_eligible()
         self._schedule_position_report()
         self.notify()
 

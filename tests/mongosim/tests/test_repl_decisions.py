@@ -257,6 +257,14 @@ def test_chain_from_a_secondary_that_is_clearly_closer_and_ahead():
     assert choose(cfg, members)["_id"] == 1
 
 
+def test_denylisted_members_are_not_sources_the_primary_included():
+    cfg = config("S", "P", "S")
+    members = peers(peer(cfg, 1, PRIMARY, op(12), ping_ms=20), peer(cfg, 2, applied=op(12), ping_ms=15))
+    assert decisions.choose_sync_source(cfg, cfg["members"][0], op(10), members, False, True, {1})["_id"] == 2
+    assert decisions.choose_sync_source(cfg, cfg["members"][0], op(10), members, False, True, {1, 2}) is None
+    assert decisions.choose_sync_source(cfg, cfg["members"][0], op(10), members, False, False, {1}) is None
+
+
 def test_no_chaining_when_the_config_forbids_it():
     cfg = config("S", "P", "S", chainingAllowed=False)
     members = peers(peer(cfg, 1, PRIMARY, op(12), ping_ms=100), peer(cfg, 2, applied=op(12), ping_ms=5))

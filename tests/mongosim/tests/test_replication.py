@@ -3,6 +3,7 @@ majority-acknowledged writes, restart from dbPath, rollback, step-down with
 hand-off, priority takeover, arbiters, hidden and delayed members, write
 concern, majority loss."""
 
+import json
 import os
 import threading
 import time
@@ -32,6 +33,11 @@ def port_of(host):
     return int(host.rsplit(":", 1)[1])
 
 
+def log_entries(cluster, host, log_id):
+    with open(cluster.member(port_of(host)).logpath, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if '"id":%d,' % log_id in line.replace(" ", "")]
+
+
 def test_initiate_elects_one_primary_and_two_secondaries(rs3):
     states = sorted(state_of(h) for h in rs3.hosts)
     assert states == [1, 2, 2]
@@ -41,6 +47,27 @@ def test_initiate_elects_one_primary_and_two_secondaries(rs3):
     assert hello["hosts"] == rs3.hosts
     term = direct(primary).admin.command("replSetGetStatus")["term"]
     assert hello["electionId"].binary == bytes.fromhex("7fffffff") + int(term).to_bytes(8, "big")
+
+
+def state_transitions(cluster, host):
+    return [e["attr"]["newState"] for e in log_entries(cluster, host, 21358) if "newState" in e.get("attr", {})]
+
+
+def test_the_initiator_wins_the_first_election(make_cluster):
+    """After replSetInitiate the initiator is SECONDARY at once; the others first learn
+    the config by heartbeat, wait for 2N heartbeat responses before they choose an
+    initial sync source, sync, pass through RECOVERING and only then start their
+    election timers, so the initiator's timer runs out first (mongod's causes, not a
+    rule that it wins)."""
+    settings = {"electionTimeoutMillis": 2000, "heartbeatIntervalMillis": 1000}
+    for attempt in range(5):
+        cluster = make_cluster(3)
+        direct(cluster.hosts[0]).admin.command("replSetInitiate", cluster.initiate_config(**settings))
+        assert primary_of(cluster.hosts) == cluster.hosts[0], "attempt %d" % attempt
+        for host in cluster.hosts[1:]:
+            wait_for(lambda h=host: state_of(h) == 2, what="%s to be SECONDARY" % host)
+            assert state_transitions(cluster, host)[:3] == ["STARTUP2", "RECOVERING", "SECONDARY"]
+        cluster.kill()
 
 
 def test_failover_after_sigkill_loses_no_majority_acknowledged_write(rs3):
@@ -237,6 +264,59 @@ def test_hidden_and_delayed_members(make_cluster):
     assert time.monotonic() - written_at >= 2.5
 
 
+def test_a_member_too_stale_for_one_source_syncs_from_another(make_cluster):
+    """mongod's SyncSourceResolver denylists a candidate whose oplog begins after our
+    last entry and tries the next one; only when no candidate can serve the member does
+    it go too stale. Here a delayed member is sent (replSetSyncFrom) to a member that
+    has just done its initial sync, whose oplog starts after the delayed member's
+    position: it must come back to the primary and stay SECONDARY."""
+    cluster = make_cluster(4)
+    primary_host, other, delayed, newcomer = cluster.hosts
+    members = [{"_id": 0, "host": primary_host, "priority": 2}, {"_id": 1, "host": other},
+               {"_id": 2, "host": delayed, "priority": 0, "votes": 0, "hidden": True, "secondaryDelaySecs": 120}]
+    initiate(cluster, members)
+    primary = primary_host
+    wait_for(lambda: direct(primary).admin.command("hello")["isWritablePrimary"], what="the priority-2 primary")
+    wait_for(lambda: state_of(delayed) == 2, what="the delayed member to be SECONDARY")
+    client = rs_client(cluster)
+    client.test.d.with_options(write_concern=WriteConcern(w=2)).insert_one({"_id": 1})
+    config = direct(primary).admin.command("replSetGetConfig")["config"]
+    config["version"] += 1
+    config["members"].append({"_id": 3, "host": newcomer, "priority": 0, "votes": 0})
+    direct(primary).admin.command("replSetReconfig", config)
+    wait_for(lambda: state_of(newcomer) == 2, what="the new member's initial sync")
+    newcomer_first = next(iter(direct(newcomer).local.oplog.rs.find().sort("$natural", 1).limit(1)))["ts"]
+    delayed_status = direct(delayed).admin.command("replSetGetStatus")
+    assert delayed_status["optimes"]["appliedOpTime"]["ts"] < newcomer_first     # the newcomer cannot serve it
+    wait_for(lambda: direct(delayed).admin.command("hello")["setVersion"] == config["version"],
+             what="the delayed member to have the new config")
+    wait_for(lambda: any(m["name"] == newcomer and m["health"] == 1
+                         for m in direct(delayed).admin.command("replSetGetStatus")["members"]),
+             what="the delayed member to see the newcomer up")
+    reply = direct(delayed).admin.command("replSetSyncFrom", newcomer)
+    assert reply["syncFromRequested"] == newcomer and reply["prevSyncTarget"] in (primary, other)
+    denied = wait_for(lambda: log_entries(cluster, delayed, 5579708), what="the newcomer to be found too far ahead")
+    assert denied[0]["attr"]["candidate"] == newcomer
+    def on_a_good_source():
+        st = direct(delayed).admin.command("replSetGetStatus")
+        return st if st["syncSourceHost"] in (primary, other) else None
+
+    status = wait_for(on_a_good_source, what="the delayed member on a source that has its entry")
+    me = next(m for m in status["members"] if m.get("self"))
+    assert status["myState"] == 2 and "tooStale" not in status and "maintenanceMode" not in me
+
+
+def test_replset_sync_from_refusals(rs3):
+    primary = primary_of(rs3.hosts)
+    secondary = next(h for h in rs3.hosts if h != primary)
+    assert error_of(lambda: direct(primary).admin.command("replSetSyncFrom", secondary)) == \
+        (95, "primaries don't sync")
+    assert error_of(lambda: direct(secondary).admin.command("replSetSyncFrom", secondary)) == \
+        (72, "I cannot sync from myself")
+    assert error_of(lambda: direct(secondary).admin.command("replSetSyncFrom", "127.0.0.1:1")) == \
+        (74, 'Could not find member "127.0.0.1:1" in replica set')
+
+
 def test_write_concern_timeout_and_unsatisfiable(rs3):
     client = rs_client(rs3)
     primary = primary_of(rs3.hosts)
@@ -264,6 +344,30 @@ def test_primary_steps_down_when_it_loses_the_majority(rs3):
     status = direct(primary).admin.command("replSetGetStatus")
     down = [m for m in status["members"] if not m.get("self")]
     assert all(m["health"] == 0.0 and m["stateStr"] == "(not reachable/healthy)" for m in down)
+
+
+def test_fast_election_timeout_keeps_one_primary_and_its_term(make_cluster):
+    """electionTimeoutMillis 1000 with the default 2 s heartbeats: secondaries keep
+    the primary's view of them alive with replSetUpdatePosition keep-alives every
+    electionTimeout/2 (sync_source_feedback.cpp), and their oplog getMores wait at most
+    electionTimeout/2 (oplog_fetcher.cpp), so the primary neither steps down nor loses
+    an election while nothing fails."""
+    cluster = make_cluster(3)
+    direct(cluster.hosts[0]).admin.command("replSetInitiate", cluster.initiate_config(electionTimeoutMillis=1000))
+    primary = primary_of(cluster.hosts)
+    wait_for(lambda: sorted(state_of(h) for h in cluster.hosts) == [1, 2, 2], what="two secondaries")
+    term = direct(primary).admin.command("replSetGetStatus")["term"]
+    seen = set()
+    window_end = time.monotonic() + 20
+    while time.monotonic() < window_end:
+        for host in cluster.hosts:
+            status = direct(host).admin.command("replSetGetStatus")
+            seen.add((host, status["term"], status["myState"]))
+        time.sleep(0.25)     # the polling interval of a bounded observation window, not a wait for a state
+    terms = {t for _h, t, _s in seen}
+    assert terms == {term}, "the term moved on from %d: %s" % (term, sorted(terms))
+    assert {s for h, _t, s in seen if h == primary} == {1}
+    assert {s for h, _t, s in seen if h != primary} == {2}
 
 
 def test_awaitable_hello_answers_on_topology_change(rs3):
@@ -306,4 +410,9 @@ def test_oplog_is_capped_and_a_lagging_member_goes_stale(make_cluster):
     cluster.member(port_of(lagging)).start()
     wait_for(lambda: direct(lagging).admin.command("replSetGetStatus").get("tooStale") is True, timeout=30,
              what="the lagging member to report tooStale")
-    assert state_of(lagging) == 3
+    status = direct(lagging).admin.command("replSetGetStatus")
+    me = next(m for m in status["members"] if m.get("self"))
+    # BackgroundSync::_produce: no candidate can serve it, so maintenance mode and RECOVERING.
+    assert status["myState"] == 3 and me["maintenanceMode"] == 1
+    assert {e["attr"]["candidate"] for e in log_entries(cluster, lagging, 5579708)} == \
+        {h for h in cluster.hosts if h != lagging}
