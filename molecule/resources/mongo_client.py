@@ -22,6 +22,8 @@ never from the command line.
   check-writes --host IP --tag T --log FILE     every write the writer logged as acknowledged must be in the
                                                 set (read from the member at IP with read concern majority)
   cmdline --host IP                             the member's parsed options (getCmdLineOpts)
+  oplog  --host IP                              the member's oplog size in MB ($collStats maxSize), its minimum
+                                                retention (serverStatus oplogTruncation) and mongod's pid
 
 TLS (all subcommands): --tls-ca-file FILE [--tls-certificate-key-file FILE].
 Verified against mongosim, a MongoDB-compatible stand-in; nothing here needs
@@ -218,6 +220,14 @@ def cmd_check_writes(args):
 def cmd_cmdline(args):
     with client(args, args.host) as c:
         return c.admin.command("getCmdLineOpts")["parsed"]
+
+
+def cmd_oplog(args):
+    with client(args, args.host) as c:
+        stats = list(c.local["oplog.rs"].aggregate([{"$collStats": {"storageStats": {}}}]))[0]["storageStats"]
+        status = c.admin.command("serverStatus")
+        return {"size_mb": stats["maxSize"] / (1024.0 * 1024.0),
+                "min_retention_hours": status["oplogTruncation"]["oplogMinRetentionHours"], "pid": status["pid"]}
 
 
 def main():

@@ -13,6 +13,9 @@
   are not allowed in a config file, contradictory settings), so the role fails
   in preflight instead of leaving a member that cannot start.
 * ``mongod_keyfile_problems`` applies mongod's keyFile content rules.
+* ``mongod_conf_restart_digest`` fingerprints a rendered configuration
+  without the settings the role applies to a running mongod instead
+  (``RUNTIME_SETTINGS``), so that a change of only those needs no restart.
 * ``mongod_unit_properties`` and ``mongod_files_changed_since`` read
   ``systemctl show`` and ``stat`` output to find files that changed after the
   running mongod started, i.e. members that run an outdated configuration.
@@ -21,6 +24,8 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
+import json
 import re
 import time
 
@@ -41,6 +46,13 @@ REMOVED_OPTIONS = (
 FORBIDDEN_IN_FILE = (
     ("security.enableLocalhostAuthBypass", "set it under setParameter instead"),
     ("security.authSchemaVersion", "it cannot be set in a config file"),
+)
+# Settings of mongod.conf that the role applies to a running mongod, so that changing only them needs no
+# restart (tests/mongosim/SEMANTICS.md section 11.1): the oplog's size is resized with replSetResizeOplog
+# and is read from the file only when the oplog is created; the minimum retention is sent with it.
+RUNTIME_SETTINGS = (
+    "replication.oplogSizeMB",
+    "storage.oplogMinRetentionHours",
 )
 BASE64_KEY = re.compile(r"^[A-Za-z0-9+/=]*$")
 KEY_WHITESPACE = re.compile(r"[\t\n\v\f\r ]")
@@ -191,12 +203,41 @@ def mongod_files_changed_since(stat_lines, started):
     return changed
 
 
+def _without(conf, dotted):
+    """A copy of ``conf`` without the nested key ``dotted`` (sections left empty are dropped)."""
+    head, _sep, rest = dotted.partition(".")
+    if not isinstance(conf, dict) or head not in conf:
+        return conf
+    out = dict(conf)
+    if rest:
+        inner = _without(conf[head], rest)
+        if isinstance(inner, dict) and not inner:
+            del out[head]
+        else:
+            out[head] = inner
+    else:
+        del out[head]
+    return out
+
+
+def mongod_conf_restart_digest(conf):
+    """sha256 of ``conf`` (a rendered mongod.conf, as a dict) without RUNTIME_SETTINGS: equal digests mean
+    a mongod started with one file runs as the other asks, once the runtime settings are applied."""
+    if not isinstance(conf, dict):
+        raise AnsibleFilterError("mongod_conf_restart_digest: expected the configuration as a dictionary, got %s"
+                                 % type(conf).__name__)
+    for dotted in RUNTIME_SETTINGS:
+        conf = _without(conf, dotted)
+    return hashlib.sha256(json.dumps(conf, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
 class FilterModule:
     """mongod.conf and keyFile filters for the quorum.mongodb roles."""
 
     def filters(self):
         return {
             "mongod_conf": mongod_conf,
+            "mongod_conf_restart_digest": mongod_conf_restart_digest,
             "mongod_conf_problems": mongod_conf_problems,
             "mongod_keyfile_problems": mongod_keyfile_problems,
             "mongod_unit_properties": mongod_unit_properties,
