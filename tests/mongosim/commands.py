@@ -472,6 +472,27 @@ async def cmd_log_rotate(ctx):
     return {}
 
 
+@command("rotateCertificates", auth=("cluster", "rotateCertificates"), admin_only=True)
+async def cmd_rotate_certificates(ctx):
+    """SEMANTICS.md section 9.5: read the certificate, CA and cluster files again for new connections;
+    on any failure keep the running ones. Without TLS there is nothing to rotate (success)."""
+    from . import tlsutil
+    server = ctx.server
+    if server.opts.tls_mode == "disabled":
+        return {}
+    try:
+        new_server, new_client = tlsutil.rotated_contexts(server.opts)
+    except CommandError as exc:
+        LOG.info("NETWORK", 4913201, "Failed to rotate SSL certificate", {"error": exc.message})
+        raise
+    server._server_ssl = new_server
+    server._client_ssl = new_client
+    LOG.info("NETWORK", 4913400, "Successfully rotated X509 certificates.")
+    LOG.info("COMMAND", 4988500, "Certificate rotation completed successfully",
+             {"message": ctx.body.get("message") or ""})
+    return {}
+
+
 @command("getParameter", auth=("cluster", "getParameter"), admin_only=True)
 async def cmd_get_parameter(ctx):
     server = ctx.server
