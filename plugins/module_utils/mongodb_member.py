@@ -236,3 +236,28 @@ def resize_oplog(connector, address, report, size_mb, min_retention_hours, check
                                "of minimum retention" % (address, after["size_mb"], after["min_retention_hours"]),
                                member=address)
     return True, before, after
+
+
+def rotate_certificates(connector, address, report, check_mode=False):
+    """rotateCertificates on the member: it reads its certificate, CA and cluster files again for new
+    connections (tests/mongosim/SEMANTICS.md section 9.5). True when sent (in check mode, would be).
+
+    A file the member cannot use fails the command, and the member keeps the certificate it runs with; the
+    error says so. The login must be credentials (hostManager, clusterManager or root) or no authorization.
+    """
+    if report["state"] == "UNREACHABLE":
+        raise MongoModuleError("cannot rotate the certificates of %s: it does not answer (%s)"
+                               % (address, report.get("error")), member=address)
+    if report.get("login") not in _OPLOG_LOGINS:
+        raise MongoModuleError("cannot rotate the certificates of %s: %s; rotateCertificates needs a user with "
+                               "hostManager (or clusterManager, root)" % (address, report.get("login_msg")),
+                               member=address)
+    if check_mode:
+        return True
+    try:
+        connector.command(address, {"rotateCertificates": 1, "message": "quorum.mongodb"}, "rotateCertificates",
+                          with_credentials=report["login"] == LOGIN_CREDENTIALS)
+    except MongoModuleError as exc:
+        raise MongoModuleError("%s. %s keeps the certificate it runs with; fix the files named in its net.tls "
+                               "settings and rotate again" % (exc.msg, address), **exc.details) from exc
+    return True

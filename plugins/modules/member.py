@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: member
-short_description: One MongoDB member's state, how to log in there, stepping it down, resizing its oplog
+short_description: One MongoDB member's state, how to log in; step-down, oplog resize, certificate rotation
 version_added: "0.1.0"
 description:
   - Asks one mongod (O(login_host), usually C(localhost) on the member the task runs on) with C(hello), which needs
@@ -28,6 +28,8 @@ description:
     C($collStats), C(oplogTruncation) of C(serverStatus)) and the command is sent only when they differ, so a
     second run changes nothing. The command does not replicate - it changes only the member asked; resize every
     member, secondaries first and the primary last.
+  - With O(rotate_certificates), the member reads its TLS certificate, CA and cluster files again
+    (C(rotateCertificates), 5.0+), for new connections, without a restart.
 author:
   - quorum.mongodb contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -73,6 +75,17 @@ options:
         oplog grows meanwhile. Sent with C(replSetResizeOplog), it lasts until the member restarts; keep
         C(storage.oplogMinRetentionHours) in C(mongod.conf) the same.
     type: float
+  rotate_certificates:
+    description:
+      - Send C(rotateCertificates) - the member reads the files its C(net.tls) settings name again, at the same
+        paths, and uses them for new connections; open connections keep theirs. Overwrite the files first.
+      - Always reported as changed when sent; the caller decides when the files changed (the mongod role does so
+        from their contents). A file the member cannot use (not a certificate and key, an unreadable CA, an
+        expired certificate) fails the task, and the member keeps the certificate it runs with.
+      - The login must be C(credentials) of a user with C(hostManager) (or C(clusterManager), C(root)), or
+        C(no_authorization).
+    type: bool
+    default: false
   service_name:
     description:
       - The systemd service of this mongod. When the member does not answer, its C(ActiveState) is reported as
@@ -82,8 +95,8 @@ attributes:
   check_mode:
     support: full
     description: >-
-      In check mode the state is read and the login decided; a step-down or an oplog resize is reported, not
-      sent.
+      In check mode the state is read and the login decided; a step-down, an oplog resize or a certificate
+      rotation is reported, not sent.
   diff_mode:
     support: full
     description: A step-down shows the member's state before and after; an oplog resize its size and retention.
@@ -219,6 +232,10 @@ oplog_resized:
   description: Whether C(replSetResizeOplog) was sent (in check mode, would be).
   returned: always
   type: bool
+certificates_rotated:
+  description: Whether C(rotateCertificates) was sent (in check mode, would be).
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -235,6 +252,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member impo
     ask,
     oplog_option_problems,
     resize_oplog,
+    rotate_certificates,
     step_down,
 )
 
@@ -256,10 +274,12 @@ def main():
         service_name=dict(type="str"),
         oplog_size_mb=dict(type="int"),
         oplog_min_retention_hours=dict(type="float"),
+        rotate_certificates=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_together=CONNECTION_REQUIRED_TOGETHER,
                            mutually_exclusive=[["step_down", "oplog_size_mb"],
-                                               ["step_down", "oplog_min_retention_hours"]],
+                                               ["step_down", "oplog_min_retention_hours"],
+                                               ["step_down", "rotate_certificates"]],
                            supports_check_mode=True)
     params = module.params
     ensure_pymongo(module)
@@ -269,11 +289,12 @@ def main():
     problems = oplog_option_problems(params["oplog_size_mb"], params["oplog_min_retention_hours"])
     if problems:
         module.fail_json(msg="%s: %s" % (address, "; ".join(problems)), member=address)
-    stepped = resized = False
+    stepped = resized = rotated = False
     oplog_before = oplog_after = None
     try:
         report = ask(connector, address, params,
-                     check_login=params["check_login"] or params["step_down"] or oplog_asked)
+                     check_login=(params["check_login"] or params["step_down"] or oplog_asked
+                                  or params["rotate_certificates"]))
         before = report
         if params["step_down"]:
             stepped, report = step_down(connector, address, params, report, params["step_down_secs"],
@@ -282,13 +303,16 @@ def main():
             resized, oplog_before, oplog_after = resize_oplog(
                 connector, address, report, params["oplog_size_mb"], params["oplog_min_retention_hours"],
                 check_mode=module.check_mode)
+        if params["rotate_certificates"]:
+            rotated = rotate_certificates(connector, address, report, check_mode=module.check_mode)
     except MongoModuleError as exc:
         module.fail_json(msg=exc.msg, member=address, code=exc.details.get("code"))
     finally:
         connector.close()
     if report["state"] == "UNREACHABLE" and params["service_name"]:
         report["service_state"] = service_state(module, params["service_name"])
-    result = dict(json_safe(report), changed=stepped or resized, stepped_down=stepped, oplog_resized=resized)
+    result = dict(json_safe(report), changed=stepped or resized or rotated, stepped_down=stepped,
+                  oplog_resized=resized, certificates_rotated=rotated)
     if oplog_asked:
         result["oplog"] = oplog_after
     if module._diff and stepped:
