@@ -243,14 +243,14 @@ def rotate_certificates(connector, address, report, check_mode=False):
     connections (tests/mongosim/SEMANTICS.md section 9.5). True when sent (in check mode, would be).
 
     A file the member cannot use fails the command, and the member keeps the certificate it runs with; the
-    error says so. The login must be credentials (hostManager, clusterManager or root) or no authorization.
+    error says so. The login must be credentials (hostManager or root) or no authorization.
     """
     if report["state"] == "UNREACHABLE":
         raise MongoModuleError("cannot rotate the certificates of %s: it does not answer (%s)"
                                % (address, report.get("error")), member=address)
     if report.get("login") not in _OPLOG_LOGINS:
         raise MongoModuleError("cannot rotate the certificates of %s: %s; rotateCertificates needs a user with "
-                               "hostManager (or clusterManager, root)" % (address, report.get("login_msg")),
+                               "hostManager (or root)" % (address, report.get("login_msg")),
                                member=address)
     if check_mode:
         return True

@@ -82,8 +82,7 @@ options:
       - Always reported as changed when sent; the caller decides when the files changed (the mongod role does so
         from their contents). A file the member cannot use (not a certificate and key, an unreadable CA, an
         expired certificate) fails the task, and the member keeps the certificate it runs with.
-      - The login must be C(credentials) of a user with C(hostManager) (or C(clusterManager), C(root)), or
-        C(no_authorization).
+      - The login must be C(credentials) of a user with C(hostManager) (or C(root)), or C(no_authorization).
     type: bool
     default: false
   service_name:
