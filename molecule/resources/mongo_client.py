@@ -22,6 +22,10 @@ never from the command line.
   check-writes --host IP --tag T --log FILE     every write the writer logged as acknowledged must be in the
                                                 set (read from the member at IP with read concern majority)
   cmdline --host IP                             the member's parsed options (getCmdLineOpts)
+  oplog  --host IP                              the member's oplog size in MB ($collStats maxSize), its minimum
+                                                retention (serverStatus oplogTruncation) and mongod's pid
+  certificate --host IP [--file PEM]            the serial number of the certificate the member presents to a
+                                                new TLS connection (and of the one in PEM), and mongod's pid
 
 TLS (all subcommands): --tls-ca-file FILE [--tls-certificate-key-file FILE].
 Verified against mongosim, a MongoDB-compatible stand-in; nothing here needs
@@ -31,6 +35,8 @@ more than the wire protocol and the commands every mongod has.
 import argparse
 import json
 import os
+import socket
+import ssl
 import sys
 import time
 
@@ -230,6 +236,29 @@ def cmd_cmdline(args):
         return c.admin.command("getCmdLineOpts")["parsed"]
 
 
+def cmd_oplog(args):
+    with client(args, args.host) as c:
+        stats = list(c.local["oplog.rs"].aggregate([{"$collStats": {"storageStats": {}}}]))[0]["storageStats"]
+        status = c.admin.command("serverStatus")
+        return {"size_mb": stats["maxSize"] / (1024.0 * 1024.0),
+                "min_retention_hours": status["oplogTruncation"]["oplogMinRetentionHours"], "pid": status["pid"]}
+
+
+def cmd_certificate(args):
+    context = ssl.create_default_context(cafile=args.tls_ca_file)
+    context.check_hostname = False
+    context.load_cert_chain(args.tls_certificate_key_file)
+    with socket.create_connection((args.host, args.port), timeout=TIMEOUT_MS / 1000.0) as raw:
+        with context.wrap_socket(raw) as tls:
+            served = tls.getpeercert()["serialNumber"]
+    result = {"served_serial": served}
+    if args.file:
+        result["file_serial"] = ssl._ssl._test_decode_cert(args.file)["serialNumber"]  # noqa: SLF001
+    with client(args, args.host) as c:
+        result["pid"] = c.admin.command("serverStatus")["pid"]
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = sorted(name[len("cmd_"):].replace("_", "-") for name in globals() if name.startswith("cmd_"))
@@ -247,6 +276,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--stop")
     parser.add_argument("--log")
+    parser.add_argument("--file")
     parser.add_argument("--tls-ca-file")
     parser.add_argument("--tls-certificate-key-file")
     args = parser.parse_args()

@@ -13,6 +13,12 @@
   are not allowed in a config file, contradictory settings), so the role fails
   in preflight instead of leaving a member that cannot start.
 * ``mongod_keyfile_problems`` applies mongod's keyFile content rules.
+* ``mongod_conf_restart_digest`` fingerprints a rendered configuration
+  without the settings the role applies to a running mongod instead
+  (``RUNTIME_SETTINGS``), so that a change of only those needs no restart.
+* ``mongod_tls_problems`` checks a member's TLS files on the controller
+  before they are written: the key belongs to the certificate, the certificate
+  is valid now, it was issued by a CA of the CA file, and it names the member.
 * ``mongod_unit_properties`` and ``mongod_files_changed_since`` read
   ``systemctl show`` and ``stat`` output to find files that changed after the
   running mongod started, i.e. members that run an outdated configuration.
@@ -21,10 +27,21 @@
 from __future__ import annotations
 
 import calendar
+import datetime
+import hashlib
+import ipaddress
+import json
 import re
 import time
 
 from ansible.errors import AnsibleFilterError
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import ExtensionOID
+except ImportError:  # pragma: no cover - cryptography comes with ansible-core
+    x509 = None
 
 # (dotted key, first release series that refuses it, why / what instead).
 # Sources: MongoDB's configuration-file option mapping and its changelog; see
@@ -41,6 +58,13 @@ REMOVED_OPTIONS = (
 FORBIDDEN_IN_FILE = (
     ("security.enableLocalhostAuthBypass", "set it under setParameter instead"),
     ("security.authSchemaVersion", "it cannot be set in a config file"),
+)
+# Settings of mongod.conf that the role applies to a running mongod, so that changing only them needs no
+# restart (tests/mongosim/SEMANTICS.md section 11.1): the oplog's size is resized with replSetResizeOplog
+# and is read from the file only when the oplog is created; the minimum retention is sent with it.
+RUNTIME_SETTINGS = (
+    "replication.oplogSizeMB",
+    "storage.oplogMinRetentionHours",
 )
 BASE64_KEY = re.compile(r"^[A-Za-z0-9+/=]*$")
 KEY_WHITESPACE = re.compile(r"[\t\n\v\f\r ]")
@@ -191,14 +215,166 @@ def mongod_files_changed_since(stat_lines, started):
     return changed
 
 
+def _without(conf, dotted):
+    """A copy of ``conf`` without the nested key ``dotted`` (sections left empty are dropped)."""
+    head, _sep, rest = dotted.partition(".")
+    if not isinstance(conf, dict) or head not in conf:
+        return conf
+    out = dict(conf)
+    if rest:
+        inner = _without(conf[head], rest)
+        if isinstance(inner, dict) and not inner:
+            del out[head]
+        else:
+            out[head] = inner
+    else:
+        del out[head]
+    return out
+
+
+def mongod_conf_restart_digest(conf):
+    """sha256 of ``conf`` (a rendered mongod.conf, as a dict) without RUNTIME_SETTINGS: equal digests mean
+    a mongod started with one file runs as the other asks, once the runtime settings are applied."""
+    if not isinstance(conf, dict):
+        raise AnsibleFilterError("mongod_conf_restart_digest: expected the configuration as a dictionary, got %s"
+                                 % type(conf).__name__)
+    for dotted in RUNTIME_SETTINGS:
+        conf = _without(conf, dotted)
+    return hashlib.sha256(json.dumps(conf, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+_PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+
+
+def _public_bytes(key):
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _validity(cert):
+    """(notBefore, notAfter) as aware UTC datetimes, whatever the cryptography release."""
+    if hasattr(cert, "not_valid_before_utc"):
+        return cert.not_valid_before_utc, cert.not_valid_after_utc
+    return (cert.not_valid_before.replace(tzinfo=datetime.timezone.utc),
+            cert.not_valid_after.replace(tzinfo=datetime.timezone.utc))
+
+
+def _names_of(cert):
+    try:
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return ([name.lower() for name in san.get_values_for_type(x509.DNSName)],
+            [str(address) for address in san.get_values_for_type(x509.IPAddress)])
+
+
+def _name_matches(name, dns_names, ip_names):
+    try:
+        return str(ipaddress.ip_address(name)) in ip_names
+    except ValueError:
+        pass
+    name = name.lower().rstrip(".")
+    for pattern in dns_names:
+        if pattern == name:
+            return True
+        if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+def mongod_tls_problems(files, member, names=(), password=None, now=None):
+    """What is wrong with a member's TLS files, as sentences naming the member and the variable; [] if nothing.
+
+    ``files`` maps the variable to a controller path: ``certificate_key`` (mongod_tls_certificate_key_file_src,
+    certificate and private key), ``ca`` (mongod_tls_ca_file_src, one or more CA certificates) and, when set,
+    ``cluster`` (mongod_tls_cluster_file_src). Each certificate-key file must hold a private key that belongs to
+    its first certificate, be valid at ``now`` (a datetime, UTC; default the current time), and be issued by a
+    CA of the CA file (the signature checked). The member's certificate must name every entry of ``names``
+    (DNS or IP subject alternative names, wildcards one level deep). mongod refuses, or clients reject, a
+    member whose files break any of these (tests/mongosim/SEMANTICS.md sections 9.4 and 9.5).
+    """
+    if x509 is None:
+        raise AnsibleFilterError("mongod_tls_problems needs the cryptography package on the controller")
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    problems = []
+    labels = {"certificate_key": "mongod_tls_certificate_key_file_src", "ca": "mongod_tls_ca_file_src",
+              "cluster": "mongod_tls_cluster_file_src"}
+
+    def say(kind, text):
+        problems.append("%s: %s (%s) %s" % (member, labels[kind], files.get(kind), text))
+
+    def read(kind):
+        try:
+            with open(files[kind], "r", encoding="ascii", errors="replace") as handle:
+                return handle.read()
+        except OSError as exc:
+            say(kind, "cannot be read: %s" % exc.strerror)
+            return None
+
+    cas = []
+    text = read("ca")
+    if text is not None:
+        for block in _PEM_CERT.findall(text):
+            try:
+                cas.append(x509.load_pem_x509_certificate(block.encode("ascii")))
+            except ValueError:
+                say("ca", "holds a certificate that cannot be parsed")
+        if not cas and not problems:
+            say("ca", "holds no CA certificate")
+    for kind in ("certificate_key", "cluster"):
+        if not files.get(kind):
+            continue
+        text = read(kind)
+        if text is None:
+            continue
+        blocks, keys = _PEM_CERT.findall(text), _PEM_KEY.findall(text)
+        if not blocks or not keys:
+            say(kind, "must hold the member's certificate and its private key (PEM)")
+            continue
+        try:
+            cert = x509.load_pem_x509_certificate(blocks[0].encode("ascii"))
+            key = serialization.load_pem_private_key(keys[0].encode("ascii"),
+                                                     password=password.encode("utf-8") if password else None)
+        except (ValueError, TypeError) as exc:
+            say(kind, "cannot be read as a certificate and a private key: %s" % exc)
+            continue
+        if _public_bytes(key.public_key()) != _public_bytes(cert.public_key()):
+            say(kind, "holds a private key that does not belong to its certificate")
+        start, end = _validity(cert)
+        if not start <= now <= end:
+            say(kind, "holds a certificate valid from %s to %s, not now (%s)"
+                % (start.isoformat(), end.isoformat(), now.replace(microsecond=0).isoformat()))
+        issuers = [ca for ca in cas if ca.subject == cert.issuer]
+        verified = False
+        for ca in issuers:
+            try:
+                cert.verify_directly_issued_by(ca)
+                verified = True
+                break
+            except Exception:  # noqa: BLE001 - any failure (bad signature, other key type) means not this CA
+                continue
+        if cas and not verified:
+            say(kind, "holds a certificate issued by %s, which no CA of mongod_tls_ca_file_src (%s) signed"
+                % (cert.issuer.rfc4514_string(), files.get("ca")))
+        if kind == "certificate_key":
+            dns_names, ip_names = _names_of(cert)
+            missing = [name for name in names if not _name_matches(str(name), dns_names, ip_names)]
+            if missing:
+                say(kind, "holds a certificate that does not name %s (its names: %s)"
+                    % (", ".join(missing), ", ".join(dns_names + ip_names) or "none"))
+    return problems
+
+
 class FilterModule:
     """mongod.conf and keyFile filters for the quorum.mongodb roles."""
 
     def filters(self):
         return {
             "mongod_conf": mongod_conf,
+            "mongod_conf_restart_digest": mongod_conf_restart_digest,
             "mongod_conf_problems": mongod_conf_problems,
             "mongod_keyfile_problems": mongod_keyfile_problems,
+            "mongod_tls_problems": mongod_tls_problems,
             "mongod_unit_properties": mongod_unit_properties,
             "mongod_files_changed_since": mongod_files_changed_since,
         }

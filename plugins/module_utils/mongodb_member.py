@@ -142,3 +142,122 @@ def _after_step_down(connector, address, params, report):
         after[key] = now[key]
     after["can_step_down"] = step_down_blocker(after) is None
     return after
+
+
+# The oplog's size, as replSetResizeOplog takes it (tests/mongosim/SEMANTICS.md section 11.1): in MB,
+# at least 990 and at most 1 PB; the minimum retention in hours, at least 0.
+OPLOG_MIN_SIZE_MB = 990
+OPLOG_MAX_SIZE_MB = 1073741824
+_MB = 1024 * 1024
+# The logins that may run replSetResizeOplog and read the oplog's stats (clusterManager and
+# clusterMonitor, or root; the localhost exception allows neither).
+_OPLOG_LOGINS = (LOGIN_CREDENTIALS, LOGIN_NO_AUTHORIZATION)
+# Members that keep no oplog to resize yet: never initiated (the oplog is created, with
+# replication.oplogSizeMB, when the set is), or arbiters (no data; the manual resizes data-bearing members).
+_NO_OPLOG_STATES = ("NO_CONFIG", "ARBITER")
+
+
+def oplog_option_problems(size_mb, min_retention_hours):
+    """What is wrong with the requested oplog settings (sentences naming the option), before any command."""
+    problems = []
+    if size_mb is not None and not OPLOG_MIN_SIZE_MB <= size_mb <= OPLOG_MAX_SIZE_MB:
+        problems.append("oplog_size_mb is %s: replSetResizeOplog takes %d to %d (MB); mongod refuses a smaller oplog"
+                        % (size_mb, OPLOG_MIN_SIZE_MB, OPLOG_MAX_SIZE_MB))
+    if min_retention_hours is not None and not min_retention_hours >= 0:
+        problems.append("oplog_min_retention_hours is %s: it must be 0 (no minimum) or more" % min_retention_hours)
+    return problems
+
+
+def read_oplog(connector, address, with_credentials):
+    """The oplog's live settings on ``address``: its size in MB (maxSize of local.oplog.rs, from
+    $collStats) and the running minimum retention in hours (serverStatus oplogTruncation)."""
+    reply = connector.command(address, {"aggregate": "oplog.rs", "pipeline": [{"$collStats": {"storageStats": {}}}],
+                                        "cursor": {}},
+                              "reading the oplog's size ($collStats of local.oplog.rs)",
+                              with_credentials=with_credentials, database="local")
+    batch = reply.get("cursor", {}).get("firstBatch") or [{}]
+    max_size = (batch[0].get("storageStats") or {}).get("maxSize")
+    if max_size is None:
+        raise MongoModuleError("%s reports no maxSize for local.oplog.rs" % address, member=address)
+    status = connector.command(address, {"serverStatus": 1}, "reading the oplog's retention (serverStatus)",
+                               with_credentials=with_credentials)
+    hours = (status.get("oplogTruncation") or {}).get("oplogMinRetentionHours", 0)
+    return dict(size_mb=int(max_size) / float(_MB), min_retention_hours=float(hours or 0))
+
+
+def oplog_command(live, size_mb, min_retention_hours):
+    """The replSetResizeOplog fields that would change ``live`` to what is asked ({} when nothing would).
+
+    The fields are sent as doubles: mongod parses them as IDL doubles and refuses an integer.
+    """
+    fields = {}
+    if size_mb is not None and int(round(live["size_mb"] * _MB)) != int(size_mb) * _MB:
+        fields["size"] = float(size_mb)
+    if min_retention_hours is not None and live["min_retention_hours"] != float(min_retention_hours):
+        fields["minRetentionHours"] = float(min_retention_hours)
+    return fields
+
+
+def resize_oplog(connector, address, report, size_mb, min_retention_hours, check_mode=False):
+    """Bring the member's oplog to ``size_mb`` / ``min_retention_hours`` (None: leave it); (changed, before,
+    after), where before and after are read_oplog results (None when the member has no oplog to resize).
+
+    Only this member changes: replSetResizeOplog does not replicate, so a caller resizes every member,
+    secondaries first. After a resize the live values are read again and must be the ones asked for.
+    """
+    problems = oplog_option_problems(size_mb, min_retention_hours)
+    if problems:
+        raise MongoModuleError("; ".join(problems), member=address)
+    if report["state"] in _NO_OPLOG_STATES:
+        return False, None, None
+    if report["state"] == "UNREACHABLE":
+        raise MongoModuleError("cannot resize the oplog of %s: it does not answer (%s)"
+                               % (address, report.get("error")), member=address)
+    if report.get("login") not in _OPLOG_LOGINS:
+        raise MongoModuleError("cannot resize the oplog of %s: %s; replSetResizeOplog needs a user with "
+                               "clusterManager and clusterMonitor (or root)" % (address, report.get("login_msg")),
+                               member=address)
+    with_credentials = report["login"] == LOGIN_CREDENTIALS
+    before = read_oplog(connector, address, with_credentials)
+    fields = oplog_command(before, size_mb, min_retention_hours)
+    if not fields:
+        return False, before, before
+    if check_mode:
+        after = dict(before)
+        after.update(size_mb=float(size_mb) if "size" in fields else before["size_mb"],
+                     min_retention_hours=fields.get("minRetentionHours", before["min_retention_hours"]))
+        return True, before, after
+    command = {"replSetResizeOplog": 1}
+    command.update(fields)
+    connector.command(address, command, "replSetResizeOplog", with_credentials=with_credentials)
+    after = read_oplog(connector, address, with_credentials)
+    if oplog_command(after, size_mb, min_retention_hours):
+        raise MongoModuleError("replSetResizeOplog on %s succeeded, but the oplog reads back as %s MB with %s hours "
+                               "of minimum retention" % (address, after["size_mb"], after["min_retention_hours"]),
+                               member=address)
+    return True, before, after
+
+
+def rotate_certificates(connector, address, report, check_mode=False):
+    """rotateCertificates on the member: it reads its certificate, CA and cluster files again for new
+    connections (tests/mongosim/SEMANTICS.md section 9.5). True when sent (in check mode, would be).
+
+    A file the member cannot use fails the command, and the member keeps the certificate it runs with; the
+    error says so. The login must be credentials (hostManager or root) or no authorization.
+    """
+    if report["state"] == "UNREACHABLE":
+        raise MongoModuleError("cannot rotate the certificates of %s: it does not answer (%s)"
+                               % (address, report.get("error")), member=address)
+    if report.get("login") not in _OPLOG_LOGINS:
+        raise MongoModuleError("cannot rotate the certificates of %s: %s; rotateCertificates needs a user with "
+                               "hostManager (or root)" % (address, report.get("login_msg")),
+                               member=address)
+    if check_mode:
+        return True
+    try:
+        connector.command(address, {"rotateCertificates": 1, "message": "quorum.mongodb"}, "rotateCertificates",
+                          with_credentials=report["login"] == LOGIN_CREDENTIALS)
+    except MongoModuleError as exc:
+        raise MongoModuleError("%s. %s keeps the certificate it runs with; fix the files named in its net.tls "
+                               "settings and rotate again" % (exc.msg, address), **exc.details) from exc
+    return True

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: member
-short_description: One MongoDB member's state, how to log in there, and stepping it down
+short_description: One MongoDB member's state, how to log in; step-down, oplog resize, certificate rotation
 version_added: "0.1.0"
 description:
   - Asks one mongod (O(login_host), usually C(localhost) on the member the task runs on) with C(hello), which needs
@@ -23,6 +23,13 @@ description:
     C(refused).
   - With O(step_down), a primary is asked to step down (C(replSetStepDown) with a catch-up period), never forced;
     a member that is not primary is left alone.
+  - With O(oplog_size_mb) or O(oplog_min_retention_hours), the member's oplog is resized at run time with
+    C(replSetResizeOplog), no restart. The live values are read first (C(maxSize) of C(local.oplog.rs) from
+    C($collStats), C(oplogTruncation) of C(serverStatus)) and the command is sent only when they differ, so a
+    second run changes nothing. The command does not replicate - it changes only the member asked; resize every
+    member, secondaries first and the primary last.
+  - With O(rotate_certificates), the member reads its TLS certificate, CA and cluster files again
+    (C(rotateCertificates), 5.0+), for new connections, without a restart.
 author:
   - quorum.mongodb contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -51,6 +58,33 @@ options:
         authenticates, for polling. O(step_down) always decides it.
     type: bool
     default: true
+  oplog_size_mb:
+    description:
+      - The size the member's oplog must have, in MB (990 to 1073741824, mongod's range for
+        C(replSetResizeOplog); a smaller value fails before anything is sent). Shrinking drops the oldest
+        entries at once, so a lagging secondary may go stale.
+      - mongod reads C(replication.oplogSizeMB) only when it creates the oplog; keep it in C(mongod.conf) too,
+        so that a new member starts with this size.
+      - A member without an oplog to resize - never initiated (its oplog is created with C(oplogSizeMB)) or an
+        arbiter - is left alone and RV(oplog) is null. The login must be C(credentials) of a user with
+        C(clusterManager) and C(clusterMonitor) (or C(root)), or C(no_authorization).
+    type: int
+  oplog_min_retention_hours:
+    description:
+      - The minimum time the member keeps oplog entries, in hours (0 or more; 0 is no minimum), however large the
+        oplog grows meanwhile. Sent with C(replSetResizeOplog), it lasts until the member restarts; keep
+        C(storage.oplogMinRetentionHours) in C(mongod.conf) the same.
+    type: float
+  rotate_certificates:
+    description:
+      - Send C(rotateCertificates) - the member reads the files its C(net.tls) settings name again, at the same
+        paths, and uses them for new connections; open connections keep theirs. Overwrite the files first.
+      - Always reported as changed when sent; the caller decides when the files changed (the mongod role does so
+        from their contents). A file the member cannot use (not a certificate and key, an unreadable CA, an
+        expired certificate) fails the task, and the member keeps the certificate it runs with.
+      - The login must be C(credentials) of a user with C(hostManager) (or C(root)), or C(no_authorization).
+    type: bool
+    default: false
   service_name:
     description:
       - The systemd service of this mongod. When the member does not answer, its C(ActiveState) is reported as
@@ -59,10 +93,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: In check mode the state is read and the login decided; a step-down is reported, not sent.
+    description: >-
+      In check mode the state is read and the login decided; a step-down, an oplog resize or a certificate
+      rotation is reported, not sent.
   diff_mode:
     support: full
-    description: A step-down shows the member's state before and after.
+    description: A step-down shows the member's state before and after; an oplog resize its size and retention.
 notes:
   - C(hello) needs no authentication; the login decision sends C(connectionStatus) (with the credentials, when
     given), then C(usersInfo) and C(replSetGetStatus) without them.
@@ -85,6 +121,13 @@ EXAMPLES = r"""
   quorum.mongodb.member:
     step_down: true
     step_down_secs: 120
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+
+- name: Resize this member's oplog to 16 GB (run it on the secondaries first, the primary last)
+  quorum.mongodb.member:
+    oplog_size_mb: 16384
+    oplog_min_retention_hours: 24
     login_user: admin
     login_password: "{{ vault_mongodb_admin_password }}"
 
@@ -177,6 +220,21 @@ stepped_down:
   description: Whether the member was stepped down (in check mode, would be).
   returned: always
   type: bool
+oplog:
+  description:
+    - The oplog's live settings after the task (in check mode, what they would be) - C(size_mb) and
+      C(min_retention_hours). null when the member has no oplog to resize.
+  returned: when O(oplog_size_mb) or O(oplog_min_retention_hours) is set
+  type: dict
+  sample: {size_mb: 16384.0, min_retention_hours: 24.0}
+oplog_resized:
+  description: Whether C(replSetResizeOplog) was sent (in check mode, would be).
+  returned: always
+  type: bool
+certificates_rotated:
+  description: Whether C(rotateCertificates) was sent (in check mode, would be).
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -189,7 +247,13 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     ensure_pymongo,
     json_safe,
 )
-from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import ask, step_down
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
+    ask,
+    oplog_option_problems,
+    resize_oplog,
+    rotate_certificates,
+    step_down,
+)
 
 
 def service_state(module, name):
@@ -207,31 +271,59 @@ def main():
         catch_up_secs=dict(type="int", default=10),
         check_login=dict(type="bool", default=True),
         service_name=dict(type="str"),
+        oplog_size_mb=dict(type="int"),
+        oplog_min_retention_hours=dict(type="float"),
+        rotate_certificates=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_together=CONNECTION_REQUIRED_TOGETHER,
+                           mutually_exclusive=[["step_down", "oplog_size_mb"],
+                                               ["step_down", "oplog_min_retention_hours"],
+                                               ["step_down", "rotate_certificates"]],
                            supports_check_mode=True)
     params = module.params
     ensure_pymongo(module)
     connector = Connector(params, app_name="quorum.mongodb.member")
     address = connector.login_address()
-    changed = False
+    oplog_asked = params["oplog_size_mb"] is not None or params["oplog_min_retention_hours"] is not None
+    problems = oplog_option_problems(params["oplog_size_mb"], params["oplog_min_retention_hours"])
+    if problems:
+        module.fail_json(msg="%s: %s" % (address, "; ".join(problems)), member=address)
+    stepped = resized = rotated = False
+    oplog_before = oplog_after = None
     try:
-        report = ask(connector, address, params, check_login=params["check_login"] or params["step_down"])
+        report = ask(connector, address, params,
+                     check_login=(params["check_login"] or params["step_down"] or oplog_asked
+                                  or params["rotate_certificates"]))
         before = report
         if params["step_down"]:
-            changed, report = step_down(connector, address, params, report, params["step_down_secs"],
+            stepped, report = step_down(connector, address, params, report, params["step_down_secs"],
                                         params["catch_up_secs"], check_mode=module.check_mode)
+        if oplog_asked:
+            resized, oplog_before, oplog_after = resize_oplog(
+                connector, address, report, params["oplog_size_mb"], params["oplog_min_retention_hours"],
+                check_mode=module.check_mode)
+        if params["rotate_certificates"]:
+            rotated = rotate_certificates(connector, address, report, check_mode=module.check_mode)
     except MongoModuleError as exc:
         module.fail_json(msg=exc.msg, member=address, code=exc.details.get("code"))
     finally:
         connector.close()
     if report["state"] == "UNREACHABLE" and params["service_name"]:
         report["service_state"] = service_state(module, params["service_name"])
-    result = dict(json_safe(report), changed=changed, stepped_down=changed)
-    if module._diff and changed:
+    result = dict(json_safe(report), changed=stepped or resized or rotated, stepped_down=stepped,
+                  oplog_resized=resized, certificates_rotated=rotated)
+    if oplog_asked:
+        result["oplog"] = oplog_after
+    if module._diff and stepped:
         result["diff"] = dict(before="state: %s\n" % before["state"],
                               after="state: %s\n" % ("SECONDARY" if module.check_mode else report["state"]))
+    if module._diff and resized:
+        result["diff"] = dict(before=_oplog_lines(oplog_before), after=_oplog_lines(oplog_after))
     module.exit_json(**result)
+
+
+def _oplog_lines(oplog):
+    return "oplog_size_mb: %s\noplog_min_retention_hours: %s\n" % (oplog["size_mb"], oplog["min_retention_hours"])
 
 
 if __name__ == "__main__":

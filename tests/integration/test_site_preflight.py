@@ -74,6 +74,10 @@ CASES = [
     ("auth without a key", inventory(three(), mongod_keyfile_content=None), "mongod_keyfile"),
     ("auth without an admin password", inventory(three(), replicaset_admin_password=None),
      "replicaset_admin_password"),
+    ("oplog below mongod's minimum", inventory(three(db2={"mongod_oplog_size_mb": 512})),
+     "db2: mongod_oplog_size_mb is 512"),
+    ("negative oplog retention", inventory(three(), mongod_oplog_min_retention_hours=-2),
+     "mongod_oplog_min_retention_hours must be 0 or more"),
     ("TLS without its files", inventory(three(), mongod_tls_mode="requireTLS"), "mongod_tls"),
     ("second arbiter", inventory({"db1": {}, "db2": {}, "db3": {}, "a1": {"replicaset_member_arbiter_only": True},
                                   "a2": {"replicaset_member_arbiter_only": True}}), "allowMultipleArbiters"),
@@ -159,3 +163,21 @@ def test_the_roles_play_selects_nothing_under_the_preflight_tags(tmp_path):
     tasks = [line for line in roles[0].splitlines()[1:] if "TAGS:" in line and "TASK TAGS" not in line]
     assert tasks == [], "tasks of the roles' play would run under %s: %s" % (PREFLIGHT_ONLY, tasks)
     assert any("TAGS:" in line for line in checks[0].splitlines()[1:]), output
+
+
+def test_tls_files_that_do_not_fit_stop_in_preflight(tmp_path):
+    from mongosim import testing
+    pki = testing.make_test_pki(tmp_path / "pki", ["db1", "db2", "db3"])
+    other = testing.make_test_pki(tmp_path / "other", ["db3"], ca_name="another CA")
+    hosts = three(db2={"mongod_tls_certificate_key_file_src": pki["db1"]},
+                  db3={"mongod_tls_certificate_key_file_src": other["db3"]})
+    hosts["db1"] = {"mongod_tls_certificate_key_file_src": pki["db1"]}
+    hosts_file = inventory(hosts, mongod_tls_mode="requireTLS", mongod_tls_ca_file_src=pki["ca"])
+    proc, output = run_site(tmp_path, hosts_file, *PREFLIGHT_ONLY)
+    assert proc.returncode != 0, output
+    assert "db2: mongod_tls_certificate_key_file_src (%s) holds a certificate that does not name db2" % pki["db1"] \
+        in output
+    assert "db3: mongod_tls_certificate_key_file_src (%s) holds a certificate issued by" % other["db3"] in output
+    assert "db1: " not in output.split("Check that the TLS files belong together", 1)[1].split("TASK [", 1)[0]
+    assert "PLAY [Install and run mongod" not in output
+    assert "PRIVATE KEY" not in output

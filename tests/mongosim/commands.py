@@ -22,7 +22,7 @@ from . import auth as authmod
 from . import fcv as fcvmod
 from . import query as q
 from . import validation
-from .bsonutil import MISSING, equal, get_path, id_key
+from .bsonutil import MISSING, bson_type_name, equal, get_path, id_key
 from .errors import RETRYABLE_WRITE_CODES, STATE_CHANGE_CODES, CommandError
 from .log import LOG
 from .storage import OpTime
@@ -548,6 +548,27 @@ async def cmd_log_rotate(ctx):
     return {}
 
 
+@command("rotateCertificates", auth=("cluster", "rotateCertificates"), admin_only=True)
+async def cmd_rotate_certificates(ctx):
+    """SEMANTICS.md section 9.5: read the certificate, CA and cluster files again for new connections;
+    on any failure keep the running ones. Without TLS there is nothing to rotate (success)."""
+    from . import tlsutil
+    server = ctx.server
+    if server.opts.tls_mode == "disabled":
+        return {}
+    try:
+        new_server, new_client = tlsutil.rotated_contexts(server.opts)
+    except CommandError as exc:
+        LOG.info("NETWORK", 4913201, "Failed to rotate SSL certificate", {"error": exc.message})
+        raise
+    server._server_ssl = new_server
+    server._client_ssl = new_client
+    LOG.info("NETWORK", 4913400, "Successfully rotated X509 certificates.")
+    LOG.info("COMMAND", 4988500, "Certificate rotation completed successfully",
+             {"message": ctx.body.get("message") or ""})
+    return {}
+
+
 @command("getParameter", auth=("cluster", "getParameter"), admin_only=True)
 async def cmd_get_parameter(ctx):
     server = ctx.server
@@ -758,6 +779,8 @@ async def cmd_server_status(ctx):
         "storageEngine": {"name": "wiredTiger", "supportsCommittedReads": True, "persistent": True},
     }
     if server.repl is not None:
+        # The oplog's truncation settings (SEMANTICS.md section 11.1).
+        out["oplogTruncation"] = {"oplogMinRetentionHours": server.storage.min_retention_hours}
         # replication_coordinator_impl.cpp, CounterMetric
         # "repl.reconfig.numAutoReconfigsForRemovalOfNewlyAddedFields".
         out["metrics"]["repl"] = {"reconfig": {
@@ -937,17 +960,43 @@ async def cmd_repl_set_sync_from(ctx):
 
 @command("replSetResizeOplog", auth=("cluster", "resizeOplog"), admin_only=True)
 async def cmd_repl_set_resize_oplog(ctx):
-    if ctx.repl is None:
-        raise CommandError(76, "not running with --replSet")
-    size = ctx.body.get("size")
+    """SEMANTICS.md section 11.1: the oplog must exist, then the IDL parse (double fields, their ranges),
+    then both settings at once. Runs on any member; nothing of it replicates."""
+    server = ctx.server
+    if ctx.repl is None or (server.storage.oplog_count() == 0 and "oplogMaxSizeBytes" not in server.storage.local):
+        raise CommandError(26, "oplog does not exist")
+    size = _resize_oplog_field(ctx, "size", 990, 1073741824)
+    hours = _resize_oplog_field(ctx, "minRetentionHours", 0, None)
     if size is not None:
-        if size < 990:
-            raise CommandError(2, "oplog size should be 990MB at least")
-        if size > 1024 * 1024:
-            raise CommandError(2, "oplog size in MB cannot exceed maximum of 1PB")
-        ctx.server.storage.resize(float(size))
-        LOG.info("STORAGE", 20322, "replSetResizeOplog success", {"size": size})
+        server.storage.resize(size)
+    if hours is not None:
+        server.storage.min_retention_hours = hours
+        server.storage.enforce_cap()
+    LOG.info("STORAGE", 20497, "replSetResizeOplog success",
+             {"size": Int64(server.storage.cap_bytes or 0), "minRetentionHours": server.storage.min_retention_hours})
     return {}
+
+
+def _resize_oplog_field(ctx, name, low, high):
+    """One optional double of replSetResizeOplog, checked as its IDL validator does (None when absent)."""
+    value = ctx.body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, float):
+        raise CommandError(14, "BSON field 'replSetResizeOplog.%s' is the wrong type '%s', expected type 'double'"
+                           % (name, bson_type_name(value)))
+    # 7.0 and earlier raise the IDL's own code 51024 for a value out of range; 8.0 raises BadValue.
+    code = 2 if ctx.server.version_series >= "8.0" else 51024
+    for op, limit, ok in ((">=", low, value >= low), ("<=", high, high is None or value <= high)):
+        if not ok:
+            raise CommandError(code, "BSON field 'replSetResizeOplog.%s' value must be %s %s, actual value '%s'"
+                               % (name, op, limit, _idl_number(value)))
+    return value
+
+
+def _idl_number(value):
+    """A double as mongod's string stream prints it (900.0 as 900)."""
+    return ("%d" % value) if float(value).is_integer() else repr(value)
 
 
 @command("replSetGetRBID", auth=("internal", None), admin_only=True)
@@ -1803,20 +1852,22 @@ async def cmd_aggregate(ctx):
     if pipeline and isinstance(pipeline[-1], dict) and ("$out" in pipeline[-1] or "$merge" in pipeline[-1]):
         raise CommandError(115, "mongosim does not support $out or $merge")
     if pipeline and isinstance(pipeline[0], dict) and "$collStats" in pipeline[0]:
-        # $collStats must come first and yields one document for the collection
-        # [docs: reference/operator/aggregation/collStats].
-        spec = pipeline[0]["$collStats"] or {}
-        stats = {"ns": "%s.%s" % (ctx.db, target), "host": "%s:%d" % (socket.gethostname(), ctx.server.opts.port),
-                 "localTime": datetime.datetime.now(datetime.timezone.utc)}
-        if "storageStats" in spec:
-            stats["storageStats"] = _storage_stats(ctx, ctx.db, target)
-        if "count" in spec:
-            stats["count"] = _storage_stats(ctx, ctx.db, target)["count"]
-        docs = q.run_pipeline([stats], pipeline[1:])
+        docs = q.run_pipeline([_coll_stats_stage(ctx, target, pipeline[0]["$collStats"])], pipeline[1:])
     else:
         docs = q.run_pipeline(_collection_docs(ctx, target), pipeline)
     batch = (ctx.body.get("cursor") or {}).get("batchSize")
     return _make_cursor(ctx, "%s.%s" % (ctx.db, target), docs, batch)
+
+
+def _coll_stats_stage(ctx, name, spec):
+    """The one document of a $collStats first stage; storageStats and count are the options mongosim fills."""
+    out = {"ns": "%s.%s" % (ctx.db, name), "host": "%s:%d" % (socket.gethostname(), ctx.server.opts.port),
+           "localTime": _now()}
+    if isinstance(spec, dict) and "storageStats" in spec:
+        out["storageStats"] = _storage_stats(ctx, name, (spec.get("storageStats") or {}).get("scale"))
+    if isinstance(spec, dict) and "count" in spec:
+        out["count"] = _storage_stats(ctx, name)["count"]
+    return out
 
 
 @command("listCollections", auth=("db", "listCollections"), read=True)
@@ -1912,33 +1963,34 @@ async def cmd_db_stats(ctx):
             "indexSize": 0.0, "totalSize": float(objects * 256), "scaleFactor": 1}
 
 
-def _storage_stats(ctx, db, name):
-    """collStats' fields (and $collStats' storageStats). local.oplog.rs is capped:
-    maxSize is its cap in bytes (oplogSizeMB or replSetResizeOplog), size and count
-    what it holds now [docs: reference/command/collStats, "maxSize"; src:
-    db/stats/storage_stats.cpp]."""
-    storage = ctx.server.storage
-    if db == "local" and name == "oplog.rs" and ctx.server.repl is not None:
-        size = storage.oplog_bytes
-        count = storage.oplog_count()
-        out = {"ns": "local.oplog.rs", "size": Int64(size), "count": Int64(count),
-               "avgObjSize": (size // count) if count else 0, "storageSize": Int64(size), "capped": True,
-               "max": Int64(0), "maxSize": Int64(storage.cap_bytes or 0), "nindexes": 0, "totalIndexSize": 0,
-               "indexSizes": {}, "totalSize": Int64(size), "scaleFactor": 1}
-        return out
-    coll = storage.collection(db, name)
-    count = len(coll.docs) if coll else 0
-    options = coll.options if coll else {}
-    out = {"ns": "%s.%s" % (db, name), "count": count, "size": count * 256, "storageSize": count * 256,
-           "nindexes": len(coll.indexes) if coll else 0, "capped": bool(options.get("capped"))}
-    if options.get("capped"):
-        out["maxSize"] = Int64(options.get("size", 0))
-    return out
-
-
 @command("collStats", auth=("db", "collStats"), read=True)
 async def cmd_coll_stats(ctx):
-    return _storage_stats(ctx, ctx.db, ctx.arg)
+    stats = _storage_stats(ctx, ctx.arg, ctx.body.get("scale"))
+    return dict({"ns": "%s.%s" % (ctx.db, ctx.arg)}, **stats)
+
+
+def _storage_stats(ctx, name, scale=None):
+    """collStats' fields, also $collStats' storageStats (SEMANTICS.md section 11.1): sizes divided by
+    ``scale``; a capped collection (here local.oplog.rs) adds capped, max and maxSize."""
+    scale = int(scale or 1)
+    if scale < 1:
+        raise CommandError(2, "scale has to be >= 1")
+    storage = ctx.server.storage
+    if ctx.db == "local" and name == "oplog.rs" and ctx.server.repl is not None:
+        count = storage.oplog_count()
+        size = storage.oplog_bytes
+        return {"size": Int64(size // scale), "count": Int64(count),
+                "avgObjSize": (size // count) if count else 0, "storageSize": Int64(size // scale),
+                "capped": True, "max": Int64(0), "maxSize": Int64((storage.cap_bytes or 0) // scale),
+                "nindexes": 0, "totalIndexSize": 0, "scaleFactor": scale}
+    coll = storage.collection(ctx.db, name)
+    count = len(coll.docs) if coll else 0
+    options = coll.options if coll else {}
+    out = {"count": count, "size": count * 256 // scale, "storageSize": count * 256 // scale,
+           "nindexes": len(coll.indexes) if coll else 0, "capped": bool(options.get("capped")), "scaleFactor": scale}
+    if options.get("capped"):
+        out["maxSize"] = Int64(int(options.get("size", 0)) // scale)
+    return out
 
 
 # ====================================================================== test support

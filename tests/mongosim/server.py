@@ -64,7 +64,8 @@ class Server:
         self.process_id = ObjectId()
         self.instance_id = ObjectId()
         self.start_time = time.time()
-        self.storage = Storage(opts.db_path, opts.get("replication.oplogSizeMB", 990), LOG)
+        self.storage = Storage(opts.db_path, opts.get("replication.oplogSizeMB", 990), LOG,
+                               opts.get("storage.oplogMinRetentionHours", 0.0))
         self.repl = None
         self.peers = PeerPool(self)
         self.connections = {}

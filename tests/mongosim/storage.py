@@ -22,10 +22,12 @@ entries are dropped once a checkpoint covers them.
 import bisect
 import fcntl
 import os
+import time
 import uuid
 
 import bson
 from bson.binary import Binary
+from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 from bson.timestamp import Timestamp
 
@@ -128,9 +130,14 @@ class Collection:
 
 
 class Storage:
-    def __init__(self, path, oplog_size_mb, log):
+    def __init__(self, path, oplog_size_mb, log, min_retention_hours=0.0):
         self.path = os.path.abspath(path)
+        # replication.oplogSizeMB counts only until the oplog exists; from then on its size is the one
+        # recorded with it (local["oplogMaxSizeBytes"], written when the first entry arrives and by
+        # replSetResizeOplog), whatever the configuration says (SEMANTICS.md section 11.1).
         self.cap_bytes = int(oplog_size_mb) * 1024 * 1024 if oplog_size_mb else None
+        # storage.oplogMinRetentionHours: not persisted, the configured value at every start.
+        self.min_retention_hours = float(min_retention_hours or 0.0)
         self.log = log
         self.dbs = {}
         self.local = {}
@@ -174,6 +181,8 @@ class Storage:
         os.write(self._lock_fd, ("%d\n" % os.getpid()).encode())
         self.has_data_files = os.path.exists(self._file(OPLOG_FILE)) or os.path.exists(self._file(DATA_FILE))
         self._load_local()
+        if self.local.get("oplogMaxSizeBytes"):
+            self.cap_bytes = int(self.local["oplogMaxSizeBytes"])
         self._load_checkpoint()
         self._load_oplog()
 
@@ -315,8 +324,15 @@ class Storage:
     def oplog_count(self):
         return len(self._keys)
 
+    def _record_oplog_created(self):
+        """The oplog now exists: its size from here on is the one it was created with."""
+        if "oplogMaxSizeBytes" not in self.local and self.cap_bytes:
+            self.local["oplogMaxSizeBytes"] = Int64(self.cap_bytes)
+            self.save_local()
+
     def append(self, entries):
         """Append oplog entries (dicts), apply them, and write them to the oplog file."""
+        self._record_oplog_created()
         buf = []
         for entry in entries:
             raw = bson.encode(entry)
@@ -330,7 +346,7 @@ class Storage:
         data = b"".join(buf)
         os.write(self._fd, data)
         self._file_bytes += len(data)
-        self._enforce_cap()
+        self.enforce_cap()
 
     def sync(self):
         """fsync the oplog; returns the OpTime now durable. May run in a thread."""
@@ -340,12 +356,18 @@ class Storage:
             os.fsync(fd)
         return target
 
-    def _enforce_cap(self):
+    def _retained(self, index):
+        """Whether entry ``index`` is inside the minimum retention window (oplogMinRetentionHours)."""
+        if self.min_retention_hours <= 0:
+            return False
+        return (self._keys[index] >> 32) >= time.time() - self.min_retention_hours * 3600
+
+    def enforce_cap(self):
         if self.cap_bytes is None or self.oplog_bytes <= self.cap_bytes:
             return
         drop = 0
         size = self.oplog_bytes
-        while drop < len(self._keys) - 1 and size > self.cap_bytes:
+        while drop < len(self._keys) - 1 and size > self.cap_bytes and not self._retained(drop):
             size -= len(self._raw[drop])
             drop += 1
         if drop and self._keys[drop - 1] > self.checkpoint_key:
@@ -366,7 +388,8 @@ class Storage:
         if self.cap_bytes is not None and self.oplog_bytes > self.cap_bytes:
             drop = 0
             size = self.oplog_bytes
-            while drop < len(self._keys) - 1 and size > self.cap_bytes and self._keys[drop] <= self.checkpoint_key:
+            while (drop < len(self._keys) - 1 and size > self.cap_bytes and self._keys[drop] <= self.checkpoint_key
+                   and not self._retained(drop)):
                 size -= len(self._raw[drop])
                 drop += 1
             self._drop_front(drop)
@@ -380,8 +403,11 @@ class Storage:
         self._file_bytes = self.oplog_bytes
 
     def resize(self, size_mb):
+        """replSetResizeOplog's size: recorded with the oplog (it outlives restarts), applied at once."""
         self.cap_bytes = int(size_mb * 1024 * 1024)
-        self._enforce_cap()
+        self.local["oplogMaxSizeBytes"] = Int64(self.cap_bytes)
+        self.save_local()
+        self.enforce_cap()
 
     def find(self, optime):
         """Index of the entry with this OpTime, or None."""
@@ -435,6 +461,7 @@ class Storage:
         The local database is not replicated, so it stays (local.startup_log
         among it), as in mongod's initial sync, which clones and drops only
         the replicated databases."""
+        self._record_oplog_created()
         local = self.dbs.get("local")
         self.dbs = {"local": local} if local else {}
         self.txns = {}

@@ -2,8 +2,9 @@
 net.tls.* (SEMANTICS.md section 9.4)."""
 
 import ssl
+import time
 
-from .errors import StartupError
+from .errors import CommandError, StartupError
 
 
 def server_context(opts):
@@ -63,3 +64,34 @@ def _disable_protocols(ctx, value):
     names = {p.strip() for p in str(value).split(",")}
     if "TLS1_2" in names:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+
+
+def _certificate_valid_now(path):
+    """Whether the first certificate in ``path`` is within its validity period (notBefore..notAfter)."""
+    try:
+        decoded = ssl._ssl._test_decode_cert(path)  # noqa: SLF001 - CPython's own PEM reader
+    except (OSError, ssl.SSLError, ValueError):
+        return False
+    now = time.time()
+    return ssl.cert_time_to_seconds(decoded["notBefore"]) <= now <= ssl.cert_time_to_seconds(decoded["notAfter"])
+
+
+def rotated_contexts(opts):
+    """(server context, client context) read again from the files net.tls names, for rotateCertificates
+    (SEMANTICS.md section 9.5). A file that cannot be used raises CommandError 140 (InvalidSSLConfiguration)
+    and nothing is replaced."""
+    try:
+        server = server_context(opts)
+    except StartupError as exc:
+        message = ("Can not set up PEM key file." if "certificate authority" not in str(exc)
+                   else "cannot read certificate authority file: %s" % opts.tls_value("CAFile"))
+        raise CommandError(140, message) from exc
+    try:
+        client = client_context(opts)
+    except (OSError, ssl.SSLError) as exc:
+        raise CommandError(140, "Can not set up ssl clusterFile.") from exc
+    for name in ("certificateKeyFile", "clusterFile"):
+        path = opts.tls_value(name)
+        if path and not _certificate_valid_now(path):
+            raise CommandError(140, "The provided SSL certificate is expired or not yet valid.")
+    return server, client

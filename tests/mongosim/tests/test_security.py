@@ -225,3 +225,42 @@ def test_ssl_module_is_what_clients_negotiate_with(make_cluster, pki):
     with socket.create_connection(("127.0.0.1", cluster.members[0].port)) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_keyfile_rotation_with_two_keys_keeps_every_member_authenticated(make_cluster, tmp_path):
+    """SEMANTICS.md section 9.1: a keyFile may hold a YAML list of keys and members authenticate when they
+    share one. Rolled member by member from [old] to [old, new] to [new], the set never has a member that
+    the others cannot authenticate (each member keeps the keys it read at its start)."""
+    import os
+    old, new = "b2xka2V5b2xka2V5b2xk", "bmV3a2V5bmV3a2V5bmV3"
+    path = tmp_path / "keyfile"
+    make_keyfile(path, old)
+    cluster = make_cluster(3, keyfile=str(path), auth=True)
+    direct(cluster.hosts[0]).admin.command("replSetInitiate", cluster.initiate_config(**FAST))
+    primary = wait_for(lambda: next((m["name"] for m in direct(cluster.hosts[0]).admin.command(
+        "replSetGetStatus")["members"] if m["stateStr"] == "PRIMARY"), None), what="a primary")
+    direct(primary).admin.command("createUser", "admin", pwd="pw", roles=["root"])
+
+    def whole(host):
+        members = direct(host, username="admin", password="pw").admin.command("replSetGetStatus")["members"]
+        return all(m["health"] == 1.0 and m["state"] in (1, 2) for m in members)
+
+    def write_keys(text):
+        os.chmod(path, 0o600)
+        path.write_text(text)
+        os.chmod(path, 0o400)
+
+    for stage in ("- %s\n- %s\n" % (old, new), new + "\n"):
+        write_keys(stage)
+        for member in cluster.members:
+            member.restart()
+            for host in cluster.hosts:
+                wait_for(lambda h=host: whole(h), what="every member healthy as %s sees it" % host)
+    # Now the old key alone no longer gets a member in.
+    odd = cluster.members[2]
+    odd.stop()
+    write_keys(old + "\n")
+    odd.start()
+    wait_for(lambda: any(m["name"] == odd.host and m["health"] == 0.0 for m in direct(
+        cluster.hosts[0], username="admin", password="pw").admin.command("replSetGetStatus")["members"]),
+        what="the member with the old key alone to be unhealthy")

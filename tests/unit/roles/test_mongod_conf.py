@@ -155,6 +155,8 @@ CASES = [
      {"replication": {"replSetName": "rs0", "oplogSizeMB": 4096},
       "storage": {"dbPath": "/var/lib/mongodb", "wiredTiger": {"engineConfig": {"cacheSizeGB": 2.0}}},
       "net": {"port": 27019, "bindIp": "127.0.0.1,198.51.100.5"}}),
+    ("oplog minimum retention", {"mongod_oplog_min_retention_hours": 24},
+     {"storage": {"dbPath": "/var/lib/mongodb", "oplogMinRetentionHours": 24.0}}),
     ("other set name and data path", {"mongod_replset_name": "analytics", "mongod_db_path": "/data/db"},
      {"replication": {"replSetName": "analytics"}, "storage": {"dbPath": "/data/db"}}),
     ("journal logging", {"mongod_log_destination": "stdout"}, {"systemLog": None}),
@@ -196,7 +198,7 @@ def test_every_combination_is_a_well_formed_document_mongod_accepts():
               "mongod_tls_ca_file_src": "c"}],
         [{}, {"mongod_bind_ip_all": True}],
         [{}, {"mongod_log_destination": "stdout"}, {"mongod_log_destination": "syslog"}],
-        [{}, {"mongod_oplog_size_mb": 990}],
+        [{}, {"mongod_oplog_size_mb": 990}, {"mongod_oplog_size_mb": 2048, "mongod_oplog_min_retention_hours": 0}],
     ]
     for combination in itertools.product(*axes):
         overrides = {}
@@ -212,3 +214,14 @@ def test_removed_options_given_as_extra_are_caught_by_preflight_filter():
     conf = render({"mongod_config_extra": {"storage": {"journal": {"enabled": True}}}})[1]
     problems = MONGOD_FILTERS.mongod_conf_problems(conf, "7.0")
     assert len(problems) == 1 and "storage.journal.enabled" in problems[0]
+
+
+def test_the_oplog_settings_alone_do_not_change_the_restart_digest():
+    digest = MONGOD_FILTERS.mongod_conf_restart_digest
+    base = digest(render()[1])
+    for overrides in ({"mongod_oplog_size_mb": 2048}, {"mongod_oplog_size_mb": 4096},
+                      {"mongod_oplog_size_mb": 990, "mongod_oplog_min_retention_hours": 12}):
+        assert digest(render(overrides)[1]) == base, overrides
+    for overrides in ({"mongod_port": 27018}, {"mongod_oplog_size_mb": 2048, "mongod_authorization": "disabled"},
+                      {"mongod_wiredtiger_cache_size_gb": 1}):
+        assert digest(render(overrides)[1]) != base, overrides

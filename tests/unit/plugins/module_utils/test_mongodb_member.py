@@ -17,7 +17,13 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     login_hello_command,
     member_state,
 )
-from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import ask, step_down, tls_failure
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
+    ask,
+    oplog_command,
+    oplog_option_problems,
+    step_down,
+    tls_failure,
+)
 
 ADDRESS = "localhost:27017"
 SECRET = "Zq9-the-password"
@@ -239,3 +245,35 @@ def test_a_connection_closed_by_the_step_down_counts_when_hello_agrees():
     member = FakeMember(params(), auth=False, closes_on_step_down=True)
     changed, after = step_down(member, ADDRESS, member.params, ask(member, ADDRESS, member.params), 60, 10)
     assert changed is True and after["state"] == "SECONDARY"
+
+
+# ---------------------------------------------------------------- the oplog resize's pure decisions
+
+
+@pytest.mark.parametrize("size, hours, words", [
+    (989, None, ["oplog_size_mb is 989", "990 to 1073741824"]),
+    (1073741825, None, ["oplog_size_mb is 1073741825"]),
+    (None, -0.5, ["oplog_min_retention_hours is -0.5"]),
+    (100, -1, ["oplog_size_mb is 100", "oplog_min_retention_hours is -1"]),
+])
+def test_oplog_options_out_of_mongods_range(size, hours, words):
+    text = "; ".join(oplog_option_problems(size, hours))
+    for word in words:
+        assert word in text
+
+
+@pytest.mark.parametrize("size, hours", [(990, None), (1073741824, 0), (None, 0.5), (None, None)])
+def test_oplog_options_in_range(size, hours):
+    assert oplog_option_problems(size, hours) == []
+
+
+def test_oplog_command_sends_only_what_differs_as_doubles():
+    live = {"size_mb": 990.0, "min_retention_hours": 0.0}
+    fields = oplog_command(live, 2048, 24)
+    assert fields == {"size": 2048.0, "minRetentionHours": 24.0}
+    assert all(isinstance(value, float) for value in fields.values())
+    assert oplog_command(live, 990, None) == {}
+    assert oplog_command(live, None, 0) == {}
+    assert oplog_command({"size_mb": 2048.0, "min_retention_hours": 1.5}, 2048, 24) == {"minRetentionHours": 24.0}
+    # A size that is not a whole number of MB (resized by hand to 2048.5) differs from 2048.
+    assert oplog_command({"size_mb": 2048.5, "min_retention_hours": 0.0}, 2048, None) == {"size": 2048.0}
