@@ -158,12 +158,11 @@ def test_user_and_role_modules_under_auth(mongosim_cluster, run_playbook, tmp_pa
         admin.app.other.insert_one({"y": 1})
     finally:
         admin.close()
+    privileges = [{"resource": {"db": "app", "collection": "things"}, "actions": ["find"]}]
     run = run_playbook([
-        task("mongodb_role", "role", name="thingsReader", database="app", privileges=[
-            {"resource": {"db": "app", "collection": "things"}, "actions": ["find"]}], roles=[],
+        task("mongodb_role", "role", name="thingsReader", database="app", privileges=privileges, roles=[],
              **login(host, **root)),
-        task("mongodb_role", "role again", name="thingsReader", database="app", privileges=[
-            {"resource": {"db": "app", "collection": "things"}, "actions": ["find"]}], roles=[],
+        task("mongodb_role", "role again", name="thingsReader", database="app", privileges=privileges, roles=[],
              **login(host, **root)),
         task("mongodb_user", "app user", database="app", name="narrow", password="{{ peer_app_password }}",
              roles=["thingsReader"], **login(host, **root)),

@@ -15,7 +15,7 @@ from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 
 from . import auth as authmod
-from . import commands, rolecmds, tlsutil, wire  # noqa: F401 - rolecmds registers its commands
+from . import commands, rolecmds, tlsutil, wire
 from . import fcv as fcvmod
 from .bsonutil import id_key
 from .errors import StartupError
@@ -24,6 +24,9 @@ from .netclient import PeerPool
 from .options import load, print_startup_error
 from .storage import OpTime, Storage, key_ts
 from .version import max_wire_version, series, server_version
+
+# The modules whose @command functions commands.dispatch runs (rolecmds registers its own when loaded).
+COMMAND_MODULES = (commands, rolecmds)
 
 LOOPBACK_PREFIXES = ("127.", "::1", "::ffff:127.")
 

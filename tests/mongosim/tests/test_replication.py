@@ -297,6 +297,7 @@ def test_a_member_too_stale_for_one_source_syncs_from_another(make_cluster):
     assert reply["syncFromRequested"] == newcomer and reply["prevSyncTarget"] in (primary, other)
     denied = wait_for(lambda: log_entries(cluster, delayed, 5579708), what="the newcomer to be found too far ahead")
     assert denied[0]["attr"]["candidate"] == newcomer
+
     def on_a_good_source():
         st = direct(delayed).admin.command("replSetGetStatus")
         return st if st["syncSourceHost"] in (primary, other) else None
