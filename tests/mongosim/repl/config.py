@@ -234,6 +234,18 @@ class ConfigMixin:
         and the previous config's commit point is committed in this one."""
         if self.config is None:
             return False
+        if self._voters_on_my_config(healthy_only=True) < rc.majority(self.config):
+            return False
+        if self.config["version"] == 1 or self._config_from_force:
+            return True
+        return self._majority_durable_at_least(self._config_prev_commit)
+
+    def _config_on_majority(self):
+        return self._voters_on_my_config(healthy_only=False) >= rc.majority(self.config)
+
+    def _voters_on_my_config(self, healthy_only):
+        """Voters (this member included) whose last heartbeat reported this member's config version and term;
+        with ``healthy_only``, only those whose last heartbeat succeeded."""
         vt = rc.version_term(self.config)
         count = 0
         for m in self.config["members"]:
@@ -243,27 +255,11 @@ class ConfigMixin:
                 count += 1
                 continue
             data = self.members.get(m["_id"])
-            if data is not None and data.health == 1.0 and (data.config_version, data.config_term) == vt:
-                count += 1
-        if count < rc.majority(self.config):
-            return False
-        if self.config["version"] == 1 or self._config_from_force:
-            return True
-        return self._majority_durable_at_least(self._config_prev_commit)
-
-    def _config_on_majority(self):
-        vt = rc.version_term(self.config)
-        count = 0
-        for m in self.config["members"]:
-            if not rc.effective_votes(m):
+            if data is None or (healthy_only and data.health != 1.0):
                 continue
-            if m["_id"] == self.my_id:
+            if (data.config_version, data.config_term) == vt:
                 count += 1
-            else:
-                data = self.members.get(m["_id"])
-                if data is not None and (data.config_version, data.config_term) == vt:
-                    count += 1
-        return count >= rc.majority(self.config)
+        return count
 
     def get_config(self, commitment_status=False, include_newly_added=False):
         self.check_initialized()
