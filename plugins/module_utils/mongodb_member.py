@@ -210,13 +210,8 @@ def resize_oplog(connector, address, report, size_mb, min_retention_hours, check
         raise MongoModuleError("; ".join(problems), member=address)
     if report["state"] in _NO_OPLOG_STATES:
         return False, None, None
-    if report["state"] == "UNREACHABLE":
-        raise MongoModuleError("cannot resize the oplog of %s: it does not answer (%s)"
-                               % (address, report.get("error")), member=address)
-    if report.get("login") not in _OPLOG_LOGINS:
-        raise MongoModuleError("cannot resize the oplog of %s: %s; replSetResizeOplog needs a user with "
-                               "clusterManager and clusterMonitor (or root)" % (address, report.get("login_msg")),
-                               member=address)
+    _require_answer_and_login(report, address, "resize the oplog of",
+                              "replSetResizeOplog needs a user with clusterManager and clusterMonitor (or root)")
     with_credentials = report["login"] == LOGIN_CREDENTIALS
     before = read_oplog(connector, address, with_credentials)
     fields = oplog_command(before, size_mb, min_retention_hours)
@@ -238,6 +233,16 @@ def resize_oplog(connector, address, report, size_mb, min_retention_hours, check
     return True, before, after
 
 
+def _require_answer_and_login(report, address, doing, needs):
+    """Fail, naming the member, unless it answered and the login can run an administrative command there."""
+    if report["state"] == "UNREACHABLE":
+        raise MongoModuleError("cannot %s %s: it does not answer (%s)" % (doing, address, report.get("error")),
+                               member=address)
+    if report.get("login") not in _OPLOG_LOGINS:
+        raise MongoModuleError("cannot %s %s: %s; %s" % (doing, address, report.get("login_msg"), needs),
+                               member=address)
+
+
 def rotate_certificates(connector, address, report, check_mode=False):
     """rotateCertificates on the member: it reads its certificate, CA and cluster files again for new
     connections (tests/mongosim/SEMANTICS.md section 9.5). True when sent (in check mode, would be).
@@ -245,13 +250,8 @@ def rotate_certificates(connector, address, report, check_mode=False):
     A file the member cannot use fails the command, and the member keeps the certificate it runs with; the
     error says so. The login must be credentials (hostManager or root) or no authorization.
     """
-    if report["state"] == "UNREACHABLE":
-        raise MongoModuleError("cannot rotate the certificates of %s: it does not answer (%s)"
-                               % (address, report.get("error")), member=address)
-    if report.get("login") not in _OPLOG_LOGINS:
-        raise MongoModuleError("cannot rotate the certificates of %s: %s; rotateCertificates needs a user with "
-                               "hostManager (or root)" % (address, report.get("login_msg")),
-                               member=address)
+    _require_answer_and_login(report, address, "rotate the certificates of",
+                              "rotateCertificates needs a user with hostManager (or root)")
     if check_mode:
         return True
     try:
