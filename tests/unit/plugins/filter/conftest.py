@@ -27,3 +27,8 @@ def replicaset_filters():
 @pytest.fixture(scope="session")
 def mongod_filters():
     return load_filter_plugin("mongod")
+
+
+@pytest.fixture(scope="session")
+def host_filters():
+    return load_filter_plugin("host")

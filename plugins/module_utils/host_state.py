@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: quorum.mongodb contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a host has now, read once, and whether it already is what a task would make it.
+
+The roles read the state of the paths, users and groups they manage in one call
+of ``quorum.mongodb.host_info`` and skip a task whose target already matches
+(``path_matches``, ``user_matches``). A skipped task is one that would have
+reported "ok": the comparison is of the same attributes the task sets (type,
+owner, group, mode, content, link target), so whenever anything differs the
+task runs as before, in check and diff mode too. Unit-tested in
+tests/unit/plugins/module_utils/test_host_state.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import grp
+import hashlib
+import os
+import pwd
+import stat
+
+CHUNK = 1024 * 1024
+
+
+def _name_of(lookup, number):
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def path_state(path, checksum=True):
+    """The path as the file tasks see it, without following a link at the end."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return {"exists": False}
+    if stat.S_ISLNK(info.st_mode):
+        kind = "link"
+    elif stat.S_ISDIR(info.st_mode):
+        kind = "directory"
+    elif stat.S_ISREG(info.st_mode):
+        kind = "file"
+    else:
+        kind = "other"
+    state = {
+        "exists": True,
+        "type": kind,
+        "mode": "%04o" % stat.S_IMODE(info.st_mode),
+        "owner": _name_of(pwd.getpwuid, info.st_uid),
+        "group": _name_of(grp.getgrgid, info.st_gid),
+    }
+    if kind == "link":
+        state["src"] = os.readlink(path)
+    elif kind == "file" and checksum:
+        state["checksum"] = _sha256(path)
+    return state
+
+
+def user_state(name):
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return {"exists": False}
+    return {
+        "exists": True,
+        "uid": entry.pw_uid,
+        "group": _name_of(grp.getgrgid, entry.pw_gid),
+        "home": entry.pw_dir,
+        "shell": entry.pw_shell,
+        "comment": entry.pw_gecos,
+    }
+
+
+def group_state(name):
+    try:
+        entry = grp.getgrnam(name)
+    except KeyError:
+        return {"exists": False}
+    return {"exists": True, "gid": entry.gr_gid}
+
+
+def read_host(paths=(), users=(), groups=(), checksum=True):
+    return {
+        "paths": dict((path, path_state(path, checksum)) for path in paths),
+        "users": dict((name, user_state(name)) for name in users),
+        "groups": dict((name, group_state(name)) for name in groups),
+    }
+
+
+def _mode(value):
+    """A mode as the file tasks take it ("0644", "644", 420) in the form path_state reports."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return "%04o" % value
+    text = str(value).strip()
+    if not text or any(char not in "01234567" for char in text):
+        # A symbolic mode (u=rw,...): only the task can apply it, so never claim a match.
+        return "symbolic"
+    return "%04o" % int(text, 8)
+
+
+def path_matches(state, kind, owner=None, group=None, mode=None, content=None, checksum=None, src=None):
+    """True when a path's state is already what a task with these arguments makes it.
+
+    ``kind`` is ``directory``, ``file`` or ``link``. A file is compared by the
+    SHA-256 of ``content`` (text the task writes) or by ``checksum`` (of the
+    file it copies); a link by its target ``src``. Unset arguments are not
+    compared, as the tasks leave them alone.
+    """
+    if not state or not state.get("exists") or state.get("type") != kind:
+        return False
+    if owner is not None and state.get("owner") != str(owner):
+        return False
+    if group is not None and state.get("group") != str(group):
+        return False
+    wanted_mode = _mode(mode)
+    if wanted_mode is not None and state.get("mode") != wanted_mode:
+        return False
+    if kind == "file":
+        if content is not None:
+            checksum = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        if checksum is None or state.get("checksum") != str(checksum).lower():
+            return False
+    if kind == "link" and (src is None or state.get("src") != src):
+        return False
+    return True
+
+
+def user_matches(state, group=None, home=None, shell=None, comment=None):
+    """True when a user exists with these attributes (unset ones are not compared)."""
+    if not state or not state.get("exists"):
+        return False
+    wanted = {"group": group, "home": home, "shell": shell, "comment": comment}
+    return all(value is None or state.get(key) == value for key, value in wanted.items())

@@ -1,0 +1,122 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: quorum.mongodb contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: host_info
+short_description: Read the state of paths, users and groups on a host in one call
+version_added: "0.1.0"
+description:
+  - Reports, for each path, whether it exists and its type, mode, owner, group, the SHA-256 of a regular file's
+    content and a link's target (a link at the end of a path is not followed); for each user its primary group,
+    home, shell and comment; for each group its id.
+  - The roles of this collection read the files, directories, users and groups they manage with one call per host
+    and skip the tasks whose target already matches (filters M(quorum.mongodb.host_info) feeds are
+    C(quorum.mongodb.path_matches) and C(quorum.mongodb.user_matches)), so that a run that changes nothing costs
+    one task per host instead of one per file.
+  - Read-only; never changes anything.
+author:
+  - quorum.mongodb contributors (!UNKNOWN)
+options:
+  paths:
+    description: Absolute paths to read.
+    type: list
+    elements: path
+    default: []
+  users:
+    description: User names to look up.
+    type: list
+    elements: str
+    default: []
+  groups:
+    description: Group names to look up.
+    type: list
+    elements: str
+    default: []
+  checksum:
+    description: Whether to read regular files to give their SHA-256. Reading large files costs time.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; the same in check mode.
+  diff_mode:
+    support: none
+notes:
+  - Do not list files whose content is a secret or holds one (a keyFile, a configuration with a password): the
+    digest of a short or guessable secret helps whoever reads the output guess it.
+seealso:
+  - module: ansible.builtin.stat
+"""
+
+EXAMPLES = r"""
+- name: Read what the host has
+  quorum.mongodb.host_info:
+    paths: [/etc/mongod.conf, /var/lib/mongodb]
+    users: [mongodb]
+    groups: [mongodb]
+  register: host
+
+- name: Create the data directory where it is not as wanted
+  ansible.builtin.file:
+    path: /var/lib/mongodb
+    state: directory
+    owner: mongodb
+    group: mongodb
+    mode: "0750"
+  when: not host.paths['/var/lib/mongodb'] | quorum.mongodb.path_matches('directory', 'mongodb', 'mongodb', '0750')
+"""
+
+RETURN = r"""
+paths:
+  description: Path to its state. C(exists) is always there; the other keys only for a path that exists.
+  returned: always
+  type: dict
+  sample:
+    /etc/mongod.conf: {exists: true, type: file, mode: "0640", owner: root, group: mongodb, checksum: 5e88...}
+    /usr/bin/mongod: {exists: true, type: link, mode: "0777", owner: root, group: root, src: /opt/mongodb/bin/mongod}
+    /var/lib/none: {exists: false}
+users:
+  description: User name to C(exists), C(uid), C(group) (primary group's name), C(home), C(shell), C(comment).
+  returned: always
+  type: dict
+  sample: {mongodb: {exists: true, uid: 999, group: mongodb, home: /nonexistent, shell: /usr/sbin/nologin,
+                     comment: MongoDB server}}
+groups:
+  description: Group name to C(exists) and C(gid).
+  returned: always
+  type: dict
+  sample: {mongodb: {exists: true, gid: 999}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.quorum.mongodb.plugins.module_utils.host_state import read_host
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type="list", elements="path", default=[]),
+            users=dict(type="list", elements="str", default=[]),
+            groups=dict(type="list", elements="str", default=[]),
+            checksum=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        result = read_host(params["paths"], params["users"], params["groups"], params["checksum"])
+    except OSError as exc:
+        module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

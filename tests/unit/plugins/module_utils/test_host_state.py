@@ -1,0 +1,105 @@
+"""Unit tests for plugins/module_utils/host_state.py: reading paths and accounts, and the match rules.
+
+The match rules decide whether a role skips a task, so each attribute a task
+sets must, when it differs, make the path not match.
+"""
+
+import grp
+import hashlib
+import os
+import pwd
+
+import pytest
+
+from ansible_collections.quorum.mongodb.plugins.module_utils import host_state as hs
+
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "dir").mkdir(mode=0o750)
+    os.chmod(tmp_path / "dir", 0o750)
+    (tmp_path / "file").write_text("net:\n  port: 27017\n")
+    os.chmod(tmp_path / "file", 0o640)
+    os.symlink(str(tmp_path / "file"), str(tmp_path / "link"))
+    return tmp_path
+
+
+def test_reads_each_kind_without_following_a_link(tree):
+    state = hs.read_host([str(tree / name) for name in ("dir", "file", "link", "none")])["paths"]
+    assert state[str(tree / "dir")] == {"exists": True, "type": "directory", "mode": "0750", "owner": ME,
+                                        "group": MY_GROUP}
+    assert state[str(tree / "file")]["checksum"] == hashlib.sha256(b"net:\n  port: 27017\n").hexdigest()
+    assert state[str(tree / "file")]["mode"] == "0640"
+    assert state[str(tree / "link")]["type"] == "link"
+    assert state[str(tree / "link")]["src"] == str(tree / "file")
+    assert "checksum" not in state[str(tree / "link")]
+    assert state[str(tree / "none")] == {"exists": False}
+
+
+def test_checksum_can_be_left_out(tree):
+    state = hs.read_host([str(tree / "file")], checksum=False)["paths"][str(tree / "file")]
+    assert "checksum" not in state and state["type"] == "file"
+
+
+def test_a_directory_matches_only_with_every_attribute_equal(tree):
+    state = hs.path_state(str(tree / "dir"))
+    assert hs.path_matches(state, "directory", ME, MY_GROUP, "0750")
+    assert hs.path_matches(state, "directory", ME, MY_GROUP, "750")
+    assert hs.path_matches(state, "directory", ME, MY_GROUP, 0o750)
+    assert hs.path_matches(state, "directory")
+    assert not hs.path_matches(state, "directory", ME, MY_GROUP, "0755")
+    assert not hs.path_matches(state, "directory", "nobody-here", MY_GROUP, "0750")
+    assert not hs.path_matches(state, "directory", ME, "nogroup-here", "0750")
+    assert not hs.path_matches(state, "file", ME, MY_GROUP, "0750", content="")
+    assert not hs.path_matches(state, "directory", ME, MY_GROUP, "u=rwx,g=rx")
+
+
+def test_a_file_matches_only_with_the_same_content(tree):
+    state = hs.path_state(str(tree / "file"))
+    assert hs.path_matches(state, "file", ME, MY_GROUP, "0640", content="net:\n  port: 27017\n")
+    assert not hs.path_matches(state, "file", ME, MY_GROUP, "0640", content="net:\n  port: 27018\n")
+    # A trailing newline is content too.
+    assert not hs.path_matches(state, "file", ME, MY_GROUP, "0640", content="net:\n  port: 27017")
+    digest = hashlib.sha256(b"net:\n  port: 27017\n").hexdigest()
+    assert hs.path_matches(state, "file", ME, MY_GROUP, "0640", checksum=digest.upper())
+    assert not hs.path_matches(state, "file", ME, MY_GROUP, "0640", checksum="unknown")
+    # Neither content nor checksum: nothing proves the content, so no match.
+    assert not hs.path_matches(state, "file", ME, MY_GROUP, "0640")
+
+
+def test_a_file_read_without_checksum_never_matches(tree):
+    state = hs.path_state(str(tree / "file"), checksum=False)
+    assert not hs.path_matches(state, "file", ME, MY_GROUP, "0640", content="net:\n  port: 27017\n")
+
+
+def test_a_link_matches_only_with_the_same_target(tree):
+    state = hs.path_state(str(tree / "link"))
+    assert hs.path_matches(state, "link", src=str(tree / "file"))
+    assert not hs.path_matches(state, "link", src=str(tree / "dir"))
+    assert not hs.path_matches(state, "link")
+    assert not hs.path_matches(hs.path_state(str(tree / "file")), "link", src=str(tree / "file"))
+
+
+@pytest.mark.parametrize("state", [None, {}, {"exists": False}])
+def test_nothing_there_never_matches(state):
+    assert not hs.path_matches(state, "directory")
+    assert not hs.user_matches(state)
+
+
+def test_users_and_groups():
+    me = pwd.getpwuid(os.getuid())
+    answer = hs.read_host(users=[ME, "no-such-user-here"], groups=[MY_GROUP, "no-such-group-here"])
+    user = answer["users"][ME]
+    assert user["exists"] and user["uid"] == os.getuid() and user["home"] == me.pw_dir
+    assert answer["users"]["no-such-user-here"] == {"exists": False}
+    assert answer["groups"][MY_GROUP] == {"exists": True, "gid": os.getgid()}
+    assert answer["groups"]["no-such-group-here"] == {"exists": False}
+    assert hs.user_matches(user, group=MY_GROUP, home=me.pw_dir, shell=me.pw_shell, comment=me.pw_gecos)
+    assert hs.user_matches(user)
+    assert not hs.user_matches(user, shell="/no/such/shell")
+    assert not hs.user_matches(user, home="/elsewhere")
+    assert not hs.user_matches(user, group="nogroup-here")
+    assert not hs.user_matches(user, comment=me.pw_gecos + "x")
