@@ -8,6 +8,7 @@ case compares the parsed document with what mongod should be given.
 
 import importlib.util
 import itertools
+import os
 import pathlib
 
 import jinja2
@@ -41,6 +42,7 @@ def environment():
         "to_nice_yaml": ansible_core.to_nice_yaml,
         "comment": ansible_core.comment,
         "bool": ansible_core.to_bool,
+        "dirname": os.path.dirname,
         "quorum.mongodb.mongod_conf": MONGOD_FILTERS.mongod_conf,
     })
     return env
