@@ -91,9 +91,21 @@ def group_state(name):
     return {"exists": True, "gid": entry.gr_gid}
 
 
-def read_host(paths=(), users=(), groups=(), checksum=True):
+def secret_path_state(path, expected):
+    """A path whose content must not be output: its state with, instead of its digest, whether it is ``expected``."""
+    state = path_state(path)
+    digest = state.pop("checksum", None)
+    if state.get("type") == "file":
+        state["checksum_matches"] = digest == str(expected).lower()
+    return state
+
+
+def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=None):
+    found = dict((path, path_state(path, checksum)) for path in paths)
+    for path, expected in (secret_checksums or {}).items():
+        found[path] = secret_path_state(path, expected)
     return {
-        "paths": dict((path, path_state(path, checksum)) for path in paths),
+        "paths": found,
         "users": dict((name, user_state(name)) for name in users),
         "groups": dict((name, group_state(name)) for name in groups),
     }
@@ -117,7 +129,8 @@ def path_matches(state, kind, owner=None, group=None, mode=None, content=None, c
 
     ``kind`` is ``directory``, ``file`` or ``link``. A file is compared by the
     SHA-256 of ``content`` (text the task writes) or by ``checksum`` (of the
-    file it copies); a link by its target ``src``. Unset arguments are not
+    file it copies), or, given neither, by the host's own comparison of a
+    secret (``checksum_matches``); a link by its target ``src``. Unset arguments are not
     compared, as the tasks leave them alone.
     """
     if not state or not state.get("exists") or state.get("type") != kind:
@@ -132,7 +145,11 @@ def path_matches(state, kind, owner=None, group=None, mode=None, content=None, c
     if kind == "file":
         if content is not None:
             checksum = hashlib.sha256(content.encode("utf-8")).hexdigest()
-        if checksum is None or state.get("checksum") != str(checksum).lower():
+        if checksum is None:
+            # A secret's content was compared on the host (secret_path_state).
+            if state.get("checksum_matches") is not True:
+                return False
+        elif state.get("checksum") != str(checksum).lower():
             return False
     if kind == "link" and (src is None or state.get("src") != src):
         return False

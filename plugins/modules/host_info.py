@@ -42,6 +42,14 @@ options:
     description: Whether to read regular files to give their SHA-256. Reading large files costs time.
     type: bool
     default: true
+  secret_checksums:
+    description:
+      - Paths whose content is a secret (a keyFile), each with the SHA-256 its content should have. They are read
+        like O(paths), but their digest is compared on the host and only the answer is returned
+        (C(checksum_matches)), never the digest.
+      - The expected digests are not logged.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -49,8 +57,9 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - Do not list files whose content is a secret or holds one (a keyFile, a configuration with a password): the
-    digest of a short or guessable secret helps whoever reads the output guess it.
+  - Do not list in O(paths) files whose content is a secret or holds one (a keyFile, a configuration with a
+    password): the digest of a short or guessable secret helps whoever reads the output guess it. Give a secret in
+    O(secret_checksums) instead.
 seealso:
   - module: ansible.builtin.stat
 """
@@ -75,7 +84,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 paths:
-  description: Path to its state. C(exists) is always there; the other keys only for a path that exists.
+  description: Path to its state. C(exists) is always there; the other keys only for a path that exists. A path of
+    O(secret_checksums) has C(checksum_matches) instead of C(checksum).
   returned: always
   type: dict
   sample:
@@ -107,12 +117,14 @@ def main():
             users=dict(type="list", elements="str", default=[]),
             groups=dict(type="list", elements="str", default=[]),
             checksum=dict(type="bool", default=True),
+            secret_checksums=dict(type="dict", default={}, no_log=True),
         ),
         supports_check_mode=True,
     )
     params = module.params
     try:
-        result = read_host(params["paths"], params["users"], params["groups"], params["checksum"])
+        result = read_host(params["paths"], params["users"], params["groups"], params["checksum"],
+                           params["secret_checksums"])
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
     module.exit_json(changed=False, **result)

@@ -48,9 +48,13 @@ def environment():
     return env
 
 
+# Role variables that need a lookup on the controller and play no part in mongod.conf.
+NOT_RENDERED = {"_mongod_keyfile_text"}
+
+
 def resolve(env, values, context):
     """Render role variables that are templates until they stop changing."""
-    resolved = dict(values)
+    resolved = {key: value for key, value in values.items() if key not in NOT_RENDERED}
     for _round in range(10):
         changed = False
         for key, value in resolved.items():

@@ -103,3 +103,16 @@ def test_users_and_groups():
     assert not hs.user_matches(user, home="/elsewhere")
     assert not hs.user_matches(user, group="nogroup-here")
     assert not hs.user_matches(user, comment=me.pw_gecos + "x")
+
+
+def test_a_secret_is_compared_on_the_host_and_its_digest_not_returned(tree):
+    path = str(tree / "file")
+    right = hashlib.sha256(b"net:\n  port: 27017\n").hexdigest()
+    state = hs.read_host(secret_checksums={path: right.upper()})["paths"][path]
+    assert state["checksum_matches"] is True and "checksum" not in state
+    assert hs.path_matches(state, "file", ME, MY_GROUP, "0640")
+    assert not hs.path_matches(state, "file", ME, MY_GROUP, "0400")
+    wrong = hs.read_host(secret_checksums={path: "0" * 64})["paths"][path]
+    assert wrong["checksum_matches"] is False and "checksum" not in wrong
+    assert not hs.path_matches(wrong, "file", ME, MY_GROUP, "0640")
+    assert hs.read_host(secret_checksums={str(tree / "none"): right})["paths"][str(tree / "none")] == {"exists": False}
