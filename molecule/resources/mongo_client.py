@@ -31,6 +31,7 @@ never from the command line.
                                                 new TLS connection (and of the one in PEM), and mongod's pid
 
 TLS (all subcommands): --tls-ca-file FILE [--tls-certificate-key-file FILE].
+--no-login (all subcommands): no credentials at all (a set that runs without authorization).
 Verified against mongosim, a MongoDB-compatible stand-in; nothing here needs
 more than the wire protocol and the commands every mongod has.
 """
@@ -67,7 +68,7 @@ def client(args, host, credentials=True, tls=None, password=None):
         options["tlsCAFile"] = args.tls_ca_file
         if args.tls_certificate_key_file:
             options["tlsCertificateKeyFile"] = args.tls_certificate_key_file
-    if credentials:
+    if credentials and not args.no_login:
         options["username"] = args.user
         options["password"] = password or os.environ["QUORUM_TEST_PASSWORD"]
         options["authSource"] = args.auth_db
@@ -289,6 +290,7 @@ def main():
     parser.add_argument("--log")
     parser.add_argument("--file")
     parser.add_argument("--auth-later", action="store_true")
+    parser.add_argument("--no-login", action="store_true")
     parser.add_argument("--tls-ca-file")
     parser.add_argument("--tls-certificate-key-file")
     args = parser.parse_args()
