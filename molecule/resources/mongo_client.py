@@ -15,10 +15,13 @@ never from the command line.
                                                 poll hello (no credentials) until one of the members is
                                                 primary; print it and the seconds since EPOCH
   probe  --host IP                              what the member accepts: no credentials, no TLS, the admin
-  writer --hosts IP,IP,... --tag T --stop FILE --log FILE [--timeout S] [--interval S]
+  writer --hosts IP,IP,... --tag T --stop FILE --log FILE [--timeout S] [--interval S] [--auth-later]
                                                 write w: "majority" to whichever member is primary until FILE
                                                 exists (or S seconds passed); log every acknowledged write and
-                                                every moment without a primary, then print the totals
+                                                every moment without a primary, then print the totals. With
+                                                --auth-later it writes without credentials until a member
+                                                refuses that (13, authorization turned on meanwhile), then as
+                                                the admin
   check-writes --host IP --tag T --log FILE     every write the writer logged as acknowledged must be in the
                                                 set (read from the member at IP with read concern majority)
   cmdline --host IP                             the member's parsed options (getCmdLineOpts)
@@ -28,6 +31,7 @@ never from the command line.
                                                 new TLS connection (and of the one in PEM), and mongod's pid
 
 TLS (all subcommands): --tls-ca-file FILE [--tls-certificate-key-file FILE].
+--no-login (all subcommands): no credentials at all (a set that runs without authorization).
 Verified against mongosim, a MongoDB-compatible stand-in; nothing here needs
 more than the wire protocol and the commands every mongod has.
 """
@@ -64,7 +68,7 @@ def client(args, host, credentials=True, tls=None, password=None):
         options["tlsCAFile"] = args.tls_ca_file
         if args.tls_certificate_key_file:
             options["tlsCertificateKeyFile"] = args.tls_certificate_key_file
-    if credentials:
+    if credentials and not args.no_login:
         options["username"] = args.user
         options["password"] = password or os.environ["QUORUM_TEST_PASSWORD"]
         options["authSource"] = args.auth_db
@@ -151,6 +155,9 @@ def cmd_writer(args):
     """Write until the stop file appears; every write acknowledged by a majority is logged."""
     hosts = args.hosts.split(",")
     clients = {h: client(args, h) for h in hosts}
+    # Primaries are found with hello, which needs no credentials (and the admin may not exist yet).
+    plain = {h: client(args, h, credentials=False) for h in hosts}
+    writers = plain if args.auth_later else clients
     acknowledged = failed = 0
     gaps = []            # periods (seconds) without a writable primary
     gap_started = None
@@ -162,7 +169,7 @@ def cmd_writer(args):
     with open(args.log, "w", encoding="utf-8") as log:
         while not os.path.exists(args.stop) and time.time() < deadline:
             if primary is None:
-                for h, c in clients.items():
+                for h, c in plain.items():
                     try:
                         if c.admin.command("hello").get("isWritablePrimary"):
                             primary = h
@@ -178,7 +185,7 @@ def cmd_writer(args):
                     gap_started = None
                 if not primaries or primaries[-1] != primary:
                     primaries.append(primary)
-            coll = clients[primary][args.db].get_collection(
+            coll = writers[primary][args.db].get_collection(
                 COLLECTION, write_concern=WriteConcern(w="majority", wtimeout=20000))
             try:
                 coll.insert_one({"tag": args.tag, "n": n})
@@ -186,8 +193,13 @@ def cmd_writer(args):
                 # Not acknowledged: it may or may not survive, and is not counted either way.
                 failed += 1
                 log.write(json.dumps({"unacknowledged": n, "member": primary, "error": str(exc)[:200]}) + "\n")
-                primary = None
-                gap_started = time.monotonic()
+                if writers is plain and getattr(exc, "code", None) == 13:
+                    # Authentication is enforced now: log in from here on (the primary is still the primary).
+                    writers = clients
+                    log.write(json.dumps({"credentials_from": n, "member": primary}) + "\n")
+                else:
+                    primary = None
+                    gap_started = time.monotonic()
             else:
                 acknowledged += 1
                 log.write(json.dumps({"acknowledged": n, "member": primary}) + "\n")
@@ -198,12 +210,12 @@ def cmd_writer(args):
             time.sleep(args.interval)
     if gap_started is not None:
         gaps.append(round(time.monotonic() - gap_started, 2))
-    for c in clients.values():
+    for c in list(clients.values()) + list(plain.values()):
         c.close()
     return {"acknowledged": acknowledged, "unacknowledged": failed, "attempts": n,
             "stopped": os.path.exists(args.stop),
             "seconds": round(time.monotonic() - started, 1), "gaps_without_primary": gaps,
-            "longest_gap": max(gaps or [0]), "primaries": primaries}
+            "longest_gap": max(gaps or [0]), "primaries": primaries, "credentials": writers is clients}
 
 
 def cmd_check_writes(args):
@@ -277,6 +289,8 @@ def main():
     parser.add_argument("--stop")
     parser.add_argument("--log")
     parser.add_argument("--file")
+    parser.add_argument("--auth-later", action="store_true")
+    parser.add_argument("--no-login", action="store_true")
     parser.add_argument("--tls-ca-file")
     parser.add_argument("--tls-certificate-key-file")
     args = parser.parse_args()

@@ -261,3 +261,43 @@ def rotate_certificates(connector, address, report, check_mode=False):
         raise MongoModuleError("%s. %s keeps the certificate it runs with; fix the files named in its net.tls "
                                "settings and rotate again" % (exc.msg, address), **exc.details) from exc
     return True
+
+
+# The stages of authentication turned on in a running set (tests/mongosim/SEMANTICS.md section 9.2b; the
+# manual's "enforce keyfile access control in an existing replica set without downtime"): no keyFile and
+# nothing enforced, then the keyFile with transitionToAuth (both authenticated and unauthenticated clients
+# and peers), then the keyFile enforced.
+AUTH_STAGE_NONE = "none"
+AUTH_STAGE_TRANSITION = "transition"
+AUTH_STAGE_ENFORCED = "enforced"
+AUTH_STAGES = (AUTH_STAGE_NONE, AUTH_STAGE_TRANSITION, AUTH_STAGE_ENFORCED)
+
+
+def auth_stage_of(parsed, login):
+    """The stage a member runs, from its getCmdLineOpts ``parsed`` options (None when they could not be read)
+    and the login decision there.
+
+    mongod's order (section 9.2b): transitionToAuth enforces nothing; otherwise a keyFile or a cluster
+    authentication mode enforces authentication, and so does authorization: enabled. Options that could not
+    be read mean authentication is enforced: a member that enforces nothing answers getCmdLineOpts to anyone.
+    """
+    if parsed is None:
+        return AUTH_STAGE_ENFORCED if login not in (None, LOGIN_NO_AUTHORIZATION) else None
+    security = parsed.get("security") or {}
+    if security.get("transitionToAuth") in (True, "true"):
+        return AUTH_STAGE_TRANSITION
+    if security.get("keyFile") or security.get("clusterAuthMode") or security.get("authorization") == "enabled":
+        return AUTH_STAGE_ENFORCED
+    return AUTH_STAGE_NONE
+
+
+def read_auth_stage(connector, address, report):
+    """The authentication stage the member runs now (auth_stage_of), None when it does not answer."""
+    if report["state"] == "UNREACHABLE":
+        return None
+    parsed = None
+    if report.get("login") in (LOGIN_CREDENTIALS, LOGIN_NO_AUTHORIZATION):
+        reply = connector.command(address, {"getCmdLineOpts": 1}, "getCmdLineOpts",
+                                  with_credentials=report["login"] == LOGIN_CREDENTIALS)
+        parsed = reply.get("parsed") or {}
+    return auth_stage_of(parsed, report.get("login"))

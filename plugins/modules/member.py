@@ -85,6 +85,12 @@ options:
       - The login must be C(credentials) of a user with C(hostManager) (or C(root)), or C(no_authorization).
     type: bool
     default: false
+  auth_stage:
+    description:
+      - Report the authentication stage the member runs (RV(auth_stage)), read from C(getCmdLineOpts) - the
+        stages of authentication turned on in a running set. Decides the login first.
+    type: bool
+    default: false
   service_name:
     description:
       - The systemd service of this mongod. When the member does not answer, its C(ActiveState) is reported as
@@ -235,6 +241,14 @@ certificates_rotated:
   description: Whether C(rotateCertificates) was sent (in check mode, would be).
   returned: always
   type: bool
+auth_stage:
+  description:
+    - C(none) (no keyFile, nothing enforced), C(transition) (keyFile and C(security.transitionToAuth), authenticated
+      and unauthenticated clients both accepted) or C(enforced) (keyFile or C(security.authorization) on; also when
+      C(getCmdLineOpts) is refused to the login). null when the member does not answer.
+  returned: when O(auth_stage) is true
+  type: str
+  sample: transition
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -250,6 +264,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
     ask,
     oplog_option_problems,
+    read_auth_stage,
     resize_oplog,
     rotate_certificates,
     step_down,
@@ -274,6 +289,7 @@ def main():
         oplog_size_mb=dict(type="int"),
         oplog_min_retention_hours=dict(type="float"),
         rotate_certificates=dict(type="bool", default=False),
+        auth_stage=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_together=CONNECTION_REQUIRED_TOGETHER,
                            mutually_exclusive=[["step_down", "oplog_size_mb"],
@@ -293,8 +309,10 @@ def main():
     try:
         report = ask(connector, address, params,
                      check_login=(params["check_login"] or params["step_down"] or oplog_asked
-                                  or params["rotate_certificates"]))
+                                  or params["rotate_certificates"] or params["auth_stage"]))
         before = report
+        if params["auth_stage"]:
+            report["auth_stage"] = read_auth_stage(connector, address, report)
         if params["step_down"]:
             stepped, report = step_down(connector, address, params, report, params["step_down_secs"],
                                         params["catch_up_secs"], check_mode=module.check_mode)

@@ -15,13 +15,16 @@ class PeerError(Exception):
 
 class PeerConnection:
     def __init__(self, host_port, client_ssl=None, keys=None, connect_timeout=10.0, client_meta=None,
-                 accepts_wire_version=None):
+                 accepts_wire_version=None, fall_back_without_auth=False):
         self.host_port = host_port
         host, _sep, port = host_port.rpartition(":")
         self.host = host.strip("[]")
         self.port = int(port)
         self.client_ssl = client_ssl
         self.keys = keys
+        # security.transitionToAuth: a failed keyFile login is not fatal, the connection goes on without it
+        # (SEMANTICS.md section 9.2b).
+        self.fall_back_without_auth = fall_back_without_auth
         self.connect_timeout = connect_timeout
         self.client_meta = client_meta
         self.accepts_wire_version = accepts_wire_version
@@ -97,6 +100,8 @@ class PeerConnection:
             self.authenticated = True
             return
         self.authenticated = False
+        if self.fall_back_without_auth:
+            return
         self.close()
         raise CommandError(18, "Authentication failed.", {"authFailure": True, "peerReply": last_error})
 
@@ -163,7 +168,8 @@ class PeerPool:
             conn = self.conns[key] = PeerConnection(
                 host_port, self.server.client_ssl_context(), self.server.internal_keys,
                 client_meta={"minWireVersion": 0, "maxWireVersion": self.server.max_wire_version},
-                accepts_wire_version=self.server.accepts_wire_version)
+                accepts_wire_version=self.server.accepts_wire_version,
+                fall_back_without_auth=bool(self.server.opts.get("security.transitionToAuth")))
         return conn
 
     async def command(self, host_port, purpose, doc, timeout, db="admin"):

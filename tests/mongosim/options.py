@@ -234,12 +234,13 @@ class Options:
 
     @property
     def auth_enabled(self):
+        # mongod's order (SEMANTICS.md section 9.2b): transitionToAuth enforces nothing; otherwise a keyFile
+        # or a cluster authentication mode enforces authentication even with authorization: disabled.
         if self.get("security.transitionToAuth"):
             return False
-        if self.get("security.authorization") == "enabled":
+        if self.get("security.keyFile") or self.get("security.clusterAuthMode"):
             return True
-        # A keyFile implies authorization unless transitionToAuth is set.
-        return bool(self.get("security.keyFile")) and self.get("security.authorization") != "disabled"
+        return self.get("security.authorization") == "enabled"
 
     @property
     def tls_mode(self):
@@ -489,6 +490,10 @@ def validate(opts):
         raise _bad("--logpath is required when systemLog.destination is 'file'")
     if dest not in (None, "file", "syslog"):
         raise _bad("systemLog.destination must be 'file' or 'syslog', found: %s" % dest)
+    if opts.get("security.transitionToAuth") and not opts.get("security.keyFile") \
+            and opts.get("security.clusterAuthMode") != "x509":
+        # [src: db/server_options_server_helpers.cpp, storeServerOptions] (SEMANTICS.md section 9.2b)
+        raise _bad("--transitionToAuth must be used with keyFile or x509 authentication")
     if (opts.repl_set and opts.get("security.authorization") == "enabled" and not opts.get("security.keyFile")
             and opts.get("security.clusterAuthMode") not in ("x509", "sendX509")):
         raise _bad("security.keyFile is required when authorization is enabled with replica sets")
