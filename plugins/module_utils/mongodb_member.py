@@ -181,13 +181,17 @@ def caught_up(state, lag_secs, max_lag_secs):
 def read_lag(connector, address, report, with_credentials, max_lag_secs):
     """Add lag_secs, lag_msg and caught_up to ``report`` (replSetGetStatus on the member).
 
-    A member that does not answer, or is not in a set yet, has no lag (None) and is not caught up. A login
+    A member that does not answer, or is not in a set yet, has no lag (None) and is not caught up; an arbiter
+    is caught up and is not asked (hello said what it is). A login
     that may not run replSetGetStatus is an error naming the member: waiting would not change it.
     """
     report["lag_secs"] = None
     report["lag_msg"] = None
     if report["state"] in ("UNREACHABLE", "NO_CONFIG", "STANDALONE", "NOT_REPLICA_SET"):
         report["lag_msg"] = "the member is %s" % report["state"]
+    elif report["state"] == "ARBITER":
+        # Not asked: an arbiter keeps no data, and no users to log in with (only the localhost exception).
+        report["lag_msg"] = "an arbiter keeps no data"
     else:
         try:
             reply = connector.command(address, {"replSetGetStatus": 1}, "replSetGetStatus",

@@ -91,7 +91,8 @@ options:
         (RV(caught_up)) - C(PRIMARY), C(ARBITER), or C(SECONDARY) lagging at most this many seconds behind the
         primary. For a wait after a restart (C(until)).
       - C(replSetGetStatus) is sent with O(login_user) and O(login_password) when given (a user with
-        C(clusterMonitor) or C(root)); a login that may not run it fails the task.
+        C(clusterMonitor) or C(root)); a login that may not run it fails the task. An arbiter is not asked (it keeps
+        no data and has no users) and counts as caught up.
     type: float
   service_name:
     description:

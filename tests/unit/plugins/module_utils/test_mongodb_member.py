@@ -367,6 +367,13 @@ def test_read_lag_of_a_member_coming_up_is_not_an_error():
     assert silent.calls == []
 
 
+def test_read_lag_does_not_log_in_on_an_arbiter():
+    # An arbiter holds no users: credentials would fail there, and it has no data to lag with.
+    arbiter = LagMember(code=18)
+    report = read_lag(arbiter, ADDRESS, {"state": "ARBITER"}, True, 0)
+    assert (report["caught_up"], report["lag_secs"], arbiter.calls) == (True, None, [])
+
+
 @pytest.mark.parametrize("code", [13, 18])
 def test_read_lag_refused_is_an_error_naming_the_member_and_the_role(code):
     with pytest.raises(MongoModuleError) as raised:
