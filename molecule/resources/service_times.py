@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """When the mongod service on this host last stopped and last started, and when the binary it runs now
 was put in place, all in seconds of CLOCK_MONOTONIC (one clock for every container of a scenario: they
 share the host's kernel). Prints one JSON document; run as root by the upgrade scenario's verify step.
 
-  service_times.py SERVICE
+  python3 service_times.py SERVICE
 """
 
 import json

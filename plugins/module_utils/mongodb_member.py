@@ -166,8 +166,8 @@ def replication_lag(status):
         return None, "the member knows no primary"
     own, theirs = me.get("optimeDate"), primary[0].get("optimeDate")
     if own is None or theirs is None:
-        return None, "replSetGetStatus gives no optimeDate for %s" % (me.get("name") if own is None
-                                                                        else primary[0].get("name"))
+        missing = me.get("name") if own is None else primary[0].get("name")
+        return None, "replSetGetStatus gives no optimeDate for %s" % missing
     return max(0.0, (theirs - own).total_seconds()), None
 
 
