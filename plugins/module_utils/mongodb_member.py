@@ -18,6 +18,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     LOGIN_CREDENTIALS,
     LOGIN_LOCALHOST_EXCEPTION,
     LOGIN_NO_AUTHORIZATION,
+    ErrorCode,
     MongoModuleError,
     decide_login,
     login_hello_command,
@@ -142,6 +143,71 @@ def _after_step_down(connector, address, params, report):
         after[key] = now[key]
     after["can_step_down"] = step_down_blocker(after) is None
     return after
+
+
+def replication_lag(status):
+    """(lag in seconds or None, why it is None) of the member that answered ``status`` (replSetGetStatus).
+
+    The lag is the primary's optimeDate minus the member's own, as the member sees them (the primary's from
+    its last heartbeat), never below 0: what rs.printSecondaryReplicationInfo() shows. A primary lags 0 s.
+    None for an arbiter (it keeps no data) and when the member knows no primary.
+    """
+    members = (status or {}).get("members") or []
+    me = [m for m in members if m.get("self")]
+    if not me:
+        return None, "replSetGetStatus lists no member as this one"
+    me = me[0]
+    if me.get("stateStr") == "ARBITER":
+        return None, "an arbiter keeps no data"
+    if me.get("stateStr") == "PRIMARY":
+        return 0.0, None
+    primary = [m for m in members if m.get("stateStr") == "PRIMARY"]
+    if not primary:
+        return None, "the member knows no primary"
+    own, theirs = me.get("optimeDate"), primary[0].get("optimeDate")
+    if own is None or theirs is None:
+        missing = me.get("name") if own is None else primary[0].get("name")
+        return None, "replSetGetStatus gives no optimeDate for %s" % missing
+    return max(0.0, (theirs - own).total_seconds()), None
+
+
+def caught_up(state, lag_secs, max_lag_secs):
+    """Whether a member is back and caught up: PRIMARY, ARBITER, or SECONDARY lagging at most ``max_lag_secs``."""
+    if state in ("PRIMARY", "ARBITER"):
+        return True
+    return state == "SECONDARY" and lag_secs is not None and lag_secs <= max_lag_secs
+
+
+def read_lag(connector, address, report, with_credentials, max_lag_secs):
+    """Add lag_secs, lag_msg and caught_up to ``report`` (replSetGetStatus on the member).
+
+    A member that does not answer, or is not in a set yet, has no lag (None) and is not caught up; an arbiter
+    is caught up and is not asked (hello said what it is). A login
+    that may not run replSetGetStatus is an error naming the member: waiting would not change it.
+    """
+    report["lag_secs"] = None
+    report["lag_msg"] = None
+    if report["state"] in ("UNREACHABLE", "NO_CONFIG", "STANDALONE", "NOT_REPLICA_SET"):
+        report["lag_msg"] = "the member is %s" % report["state"]
+    elif report["state"] == "ARBITER":
+        # Not asked: an arbiter keeps no data, and no users to log in with (only the localhost exception).
+        report["lag_msg"] = "an arbiter keeps no data"
+    else:
+        try:
+            reply = connector.command(address, {"replSetGetStatus": 1}, "replSetGetStatus",
+                                      with_credentials=with_credentials)
+        except MongoModuleError as exc:
+            if exc.details.get("code") in (ErrorCode.Unauthorized, ErrorCode.AuthenticationFailed):
+                raise MongoModuleError(
+                    "cannot read the replication lag of %s: %s. Give login_user and login_password of a user with "
+                    "clusterMonitor (or root)" % (address, exc.msg), **exc.details) from exc
+            # No answer (it is going down or coming up), or not in a set yet: not caught up, asked again later.
+            reply = None
+            report["lag_msg"] = exc.msg
+        if reply is not None:
+            report["lag_secs"], report["lag_msg"] = replication_lag(reply)
+    report["caught_up"] = caught_up(report["state"], report["lag_secs"], max_lag_secs)
+    return report
 
 
 # The oplog's size, as replSetResizeOplog takes it (tests/mongosim/SEMANTICS.md section 11.1): in MB,

@@ -91,6 +91,15 @@ options:
         stages of authentication turned on in a running set. Decides the login first.
     type: bool
     default: false
+  max_lag_secs:
+    description:
+      - Also read the member's replication lag (C(replSetGetStatus)) and report whether it is caught up
+        (RV(caught_up)) - C(PRIMARY), C(ARBITER), or C(SECONDARY) lagging at most this many seconds behind the
+        primary. For a wait after a restart (C(until)).
+      - C(replSetGetStatus) is sent with O(login_user) and O(login_password) when given (a user with
+        C(clusterMonitor) or C(root)); a login that may not run it fails the task. An arbiter is not asked (it keeps
+        no data and has no users) and counts as caught up.
+    type: float
   service_name:
     description:
       - The systemd service of this mongod. When the member does not answer, its C(ActiveState) is reported as
@@ -120,6 +129,17 @@ EXAMPLES = r"""
     service_name: mongod
   register: member
   until: member.state in ['PRIMARY', 'SECONDARY', 'ARBITER'] or member.service_state | default('') == 'failed'
+  retries: 300
+  delay: 2
+
+- name: Wait until the member on this host is back and at most 10 s behind the primary
+  quorum.mongodb.member:
+    check_login: false
+    max_lag_secs: 10
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+  register: member
+  until: member.caught_up
   retries: 300
   delay: 2
 
@@ -216,6 +236,21 @@ login_msg:
   description: The login decision in a sentence, naming the member and the user (never the password).
   returned: always
   type: str
+lag_secs:
+  description:
+    - The primary's C(optimeDate) minus the member's own, in seconds, as the member sees them (never below 0; 0 on
+      the primary). null for an arbiter, a member that knows no primary or does not answer (RV(lag_msg) says why).
+  returned: when O(max_lag_secs) is set
+  type: float
+  sample: 0.4
+lag_msg:
+  description: Why RV(lag_secs) is null, or null.
+  returned: when O(max_lag_secs) is set
+  type: str
+caught_up:
+  description: Whether the member is C(PRIMARY), C(ARBITER), or C(SECONDARY) with RV(lag_secs) at most O(max_lag_secs).
+  returned: when O(max_lag_secs) is set
+  type: bool
 can_step_down:
   description:
     - Whether O(step_down) would step the member down now - primary, another electable member, and a login that
@@ -265,6 +300,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member impo
     ask,
     oplog_option_problems,
     read_auth_stage,
+    read_lag,
     resize_oplog,
     rotate_certificates,
     step_down,
@@ -286,6 +322,7 @@ def main():
         catch_up_secs=dict(type="int", default=10),
         check_login=dict(type="bool", default=True),
         service_name=dict(type="str"),
+        max_lag_secs=dict(type="float"),
         oplog_size_mb=dict(type="int"),
         oplog_min_retention_hours=dict(type="float"),
         rotate_certificates=dict(type="bool", default=False),
@@ -302,6 +339,8 @@ def main():
     address = connector.login_address()
     oplog_asked = params["oplog_size_mb"] is not None or params["oplog_min_retention_hours"] is not None
     problems = oplog_option_problems(params["oplog_size_mb"], params["oplog_min_retention_hours"])
+    if params["max_lag_secs"] is not None and not params["max_lag_secs"] >= 0:
+        problems.append("max_lag_secs is %s: it must be 0 or more" % params["max_lag_secs"])
     if problems:
         module.fail_json(msg="%s: %s" % (address, "; ".join(problems)), member=address)
     stepped = resized = rotated = False
@@ -322,6 +361,8 @@ def main():
                 check_mode=module.check_mode)
         if params["rotate_certificates"]:
             rotated = rotate_certificates(connector, address, report, check_mode=module.check_mode)
+        if params["max_lag_secs"] is not None:
+            read_lag(connector, address, report, True, params["max_lag_secs"])
     except MongoModuleError as exc:
         module.fail_json(msg=exc.msg, member=address, code=exc.details.get("code"))
     finally:

@@ -103,3 +103,52 @@ def test_step_down_without_a_user_is_refused(mongosim_cluster, run_playbook):
     failed = run_playbook([member_task(cluster, primary, step_down=True)], expect_failure=True).results[0]
     assert "the localhost exception does not allow replSetStepDown" in failed["msg"]
     assert cluster.hello(primary)["isWritablePrimary"] is True
+
+
+def _lag_seen_by(cluster, host):
+    """The primary's optimeDate minus ``host``'s own, as ``host``'s replSetGetStatus has them (seconds)."""
+    members = cluster.command(host, "replSetGetStatus", username=ADMIN, password=ADMIN_PASSWORD)["members"]
+    me = next(m for m in members if m.get("self"))
+    primary = next(m for m in members if m["stateStr"] == "PRIMARY")
+    return (primary["optimeDate"] - me["optimeDate"]).total_seconds()
+
+
+def test_replication_lag_of_a_secondary_that_stopped_replicating(mongosim_cluster, run_playbook):
+    cluster = mongosim_cluster(3, auth=True, keyfile=True, initiate=True, parameters={"enableTestCommands": 1})
+    primary = cluster.primary()
+    secondary = next(host for host in cluster.hosts if host != primary)
+    cluster.command(primary, "createUser", ADMIN, pwd=ADMIN_PASSWORD, roles=["root"],
+                    writeConcern={"w": "majority"})
+    login = {"login_user": ADMIN, "login_password": ADMIN_PASSWORD, "check_login": False}
+    cluster.command(secondary, "configureFailPoint", "stopReplProducer", mode="alwaysOn",
+                    username=ADMIN, password=ADMIN_PASSWORD)
+    writer = cluster.client(primary, username=ADMIN, password=ADMIN_PASSWORD)
+    try:
+        # Writes on the primary until the secondary, which no longer fetches them, is 3 s behind as it sees it.
+        wait_for(lambda: writer.lagtest.docs.insert_one({"at": "now"}) and _lag_seen_by(cluster, secondary) >= 3,
+                 timeout=120, interval=0.2, what="the secondary 3 s behind")
+        run = run_playbook([
+            member_task(cluster, secondary, "lagging, 1 s allowed", max_lag_secs=1, **login),
+            member_task(cluster, secondary, "lagging, an hour allowed", max_lag_secs=3600, **login),
+            member_task(cluster, primary, "the primary", max_lag_secs=0, **login),
+        ])
+        tight = run.result("lagging, 1 s allowed")
+        assert tight["state"] == "SECONDARY" and tight["caught_up"] is False and tight["changed"] is False
+        assert tight["lag_secs"] >= 3 and tight["lag_msg"] is None
+        assert run.result("lagging, an hour allowed")["caught_up"] is True
+        top = run.result("the primary")
+        assert (top["lag_secs"], top["caught_up"]) == (0.0, True)
+        # Alone in its playbook: the failure shows the task's source lines, and no password is near them.
+        refused = run_playbook([member_task(cluster, secondary, "without credentials", max_lag_secs=1,
+                                            check_login=False)], expect_failure=True).result("without credentials")
+        assert refused["failed"] and "clusterMonitor" in refused["msg"] and secondary.split(":")[1] in refused["msg"]
+
+        # Replicating again, it catches up: the wait a rolling restart does, polled.
+        cluster.command(secondary, "configureFailPoint", "stopReplProducer", mode="off",
+                        username=ADMIN, password=ADMIN_PASSWORD)
+        wait_for(lambda: _lag_seen_by(cluster, secondary) <= 1, timeout=120, what="the secondary caught up")
+        again = run_playbook([member_task(cluster, secondary, "caught up", max_lag_secs=1, **login)])
+        caught = again.result("caught up")
+        assert caught["caught_up"] is True and caught["lag_secs"] <= 1
+    finally:
+        writer.close()

@@ -5,6 +5,8 @@ checked before a command runs, Unauthorized 13 without them, AuthenticationFaile
 (9.2); the localhost exception grants replSetGetStatus but not usersInfo or replSetStepDown (9.3); a
 member without a config answers replica-set commands with 94 (3)."""
 
+import datetime
+
 import pytest
 
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common import (
@@ -19,8 +21,11 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
     ask,
+    caught_up,
     oplog_command,
     oplog_option_problems,
+    read_lag,
+    replication_lag,
     step_down,
     tls_failure,
 )
@@ -277,3 +282,100 @@ def test_oplog_command_sends_only_what_differs_as_doubles():
     assert oplog_command({"size_mb": 2048.0, "min_retention_hours": 1.5}, 2048, 24) == {"minRetentionHours": 24.0}
     # A size that is not a whole number of MB (resized by hand to 2048.5) differs from 2048.
     assert oplog_command({"size_mb": 2048.5, "min_retention_hours": 0.0}, 2048, None) == {"size": 2048.0}
+
+
+# ---------------------------------------------------------------- replication lag
+
+T0 = datetime.datetime(2026, 12, 1, 12, 0, 0)
+
+
+def status(me_state, me_optime, primary_optime=None, primary=True):
+    members = [{"name": "db1:27017", "stateStr": me_state, "self": True}]
+    if me_optime is not None:
+        members[0]["optimeDate"] = me_optime
+    if primary and me_state != "PRIMARY":
+        members.append({"name": "db2:27017", "stateStr": "PRIMARY", "optimeDate": primary_optime})
+    members.append({"name": "db3:27017", "stateStr": "SECONDARY", "optimeDate": T0 - datetime.timedelta(hours=1)})
+    return {"set": "rs0", "members": members}
+
+
+@pytest.mark.parametrize("reply, lag, why", [
+    (status("SECONDARY", T0, T0 + datetime.timedelta(seconds=12.5)), 12.5, None),
+    (status("SECONDARY", T0, T0), 0.0, None),
+    # The primary's optime as the member last heard it may be older than the member's own: no negative lag.
+    (status("SECONDARY", T0 + datetime.timedelta(seconds=2), T0), 0.0, None),
+    (status("PRIMARY", T0), 0.0, None),
+    (status("ARBITER", None, T0), None, "an arbiter keeps no data"),
+    (status("SECONDARY", T0, primary=False), None, "the member knows no primary"),
+    (status("SECONDARY", None, T0), None, "no optimeDate for db1:27017"),
+    ({"members": [{"name": "db2:27017", "stateStr": "PRIMARY", "optimeDate": T0}]}, None, "no member as this one"),
+])
+def test_replication_lag(reply, lag, why):
+    got, reason = replication_lag(reply)
+    assert got == lag
+    if why is None:
+        assert reason is None
+    else:
+        assert why in reason
+
+
+@pytest.mark.parametrize("state, lag, limit, expected", [
+    ("SECONDARY", 3.0, 10, True),
+    ("SECONDARY", 10.0, 10, True),
+    ("SECONDARY", 10.5, 10, False),
+    ("SECONDARY", None, 10, False),
+    ("PRIMARY", 0.0, 0, True),
+    ("ARBITER", None, 0, True),
+    ("OTHER", 0.0, 10, False),
+    ("UNREACHABLE", None, 10, False),
+])
+def test_caught_up(state, lag, limit, expected):
+    assert caught_up(state, lag, limit) is expected
+
+
+class LagMember:
+    """replSetGetStatus only, as the wait after a restart sends it."""
+
+    def __init__(self, reply=None, code=None):
+        self.reply = reply
+        self.code = code
+        self.calls = []
+
+    def command(self, address, command, what, with_credentials=True, database="admin"):
+        self.calls.append((next(iter(command)), with_credentials))
+        if self.code is not None or self.reply is None:
+            raise MongoModuleError("%s on %s failed: code %s" % (what, address, self.code), code=self.code,
+                                   member=address)
+        return self.reply
+
+
+def test_read_lag_reports_a_lagging_secondary_as_not_caught_up():
+    member = LagMember(status("SECONDARY", T0, T0 + datetime.timedelta(seconds=30)))
+    report = read_lag(member, ADDRESS, {"state": "SECONDARY"}, True, 10)
+    assert (report["lag_secs"], report["caught_up"]) == (30.0, False)
+    assert member.calls == [("replSetGetStatus", True)]
+
+
+def test_read_lag_of_a_member_coming_up_is_not_an_error():
+    for state, member in (("UNREACHABLE", LagMember()), ("OTHER", LagMember(code=None)),
+                          ("SECONDARY", LagMember(code=94))):
+        report = read_lag(member, ADDRESS, {"state": state}, True, 10)
+        assert report["caught_up"] is False and report["lag_secs"] is None and report["lag_msg"]
+    # A member that does not answer is not asked.
+    silent = LagMember()
+    read_lag(silent, ADDRESS, {"state": "UNREACHABLE"}, True, 10)
+    assert silent.calls == []
+
+
+def test_read_lag_does_not_log_in_on_an_arbiter():
+    # An arbiter holds no users: credentials would fail there, and it has no data to lag with.
+    arbiter = LagMember(code=18)
+    report = read_lag(arbiter, ADDRESS, {"state": "ARBITER"}, True, 0)
+    assert (report["caught_up"], report["lag_secs"], arbiter.calls) == (True, None, [])
+
+
+@pytest.mark.parametrize("code", [13, 18])
+def test_read_lag_refused_is_an_error_naming_the_member_and_the_role(code):
+    with pytest.raises(MongoModuleError) as raised:
+        read_lag(LagMember(code=code), ADDRESS, {"state": "SECONDARY"}, True, 10)
+    assert ADDRESS in raised.value.msg and "clusterMonitor" in raised.value.msg

@@ -126,6 +126,28 @@ def test_rolling_order_resumes_where_it_stopped():
     assert rv.rolling_order(done, "8.0") == []
 
 
+def test_a_half_done_upgrade_may_go_on():
+    # An interrupted run left the first secondary on 8.0.4: the next run's check accepts the mixed set and
+    # replaces the rest, the primary last.
+    half = set_of({"db1:27017": "7.0.14", "db2:27017": "8.0.4", "db3:27017": "7.0.14"})
+    assert rv.binary_preflight(half, "8.0") == []
+    assert rv.binary_preflight(half, "8.0.4") == []
+    assert rv.rolling_order(half, "8.0") == ["db3:27017", "db1:27017"]
+
+
+def test_a_half_done_upgrade_still_refuses_what_a_whole_set_would():
+    half = set_of({"db1:27017": "7.0.14", "db2:27017": "8.0.4", "db3:27017": "7.0.14"})
+    # Going back to 7.0 from the half-done set is a binary downgrade for db2: only when the user says so.
+    assert any("binary downgrade" in p for p in rv.binary_preflight(half, "7.0"))
+    assert rv.binary_preflight(half, "7.0", allow_downgrade=True) == []
+    # A member that is down in the middle of it is named.
+    half[2]["state"] = "(not reachable/healthy)"
+    assert any("db3:27017" in p for p in rv.binary_preflight(half, "8.0"))
+    # A mixed set under a 6.0 FCV cannot take 8.0 either.
+    old = set_of({"db1:27017": "6.0.19", "db2:27017": "7.0.14"}, fcv="6.0")
+    assert any("skips a major release" in p for p in rv.binary_preflight(old, "8.0"))
+
+
 # ------------------------------------------------------------------ mixed versions
 
 def test_mixed_versions_names_members_and_versions():
