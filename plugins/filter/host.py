@@ -26,7 +26,10 @@ def path_matches(state, kind, owner=None, group=None, mode=None, content=None, c
         raise AnsibleFilterError("path_matches: kind must be one of %s, got %r" % (", ".join(_KINDS), kind))
     if state is not None and not isinstance(state, dict):
         raise AnsibleFilterError("path_matches expects one path's entry of quorum.mongodb.host_info, got %r" % (state,))
-    if kind == "file" and content is None and checksum is None and "checksum_matches" not in (state or {}):
+    # A file that is there was read either with its digest or, a secret, with the host's answer; one that is
+    # not there simply does not match.
+    if (kind == "file" and content is None and checksum is None and (state or {}).get("exists")
+            and "checksum_matches" not in state):
         raise AnsibleFilterError("path_matches: a file needs content or checksum to compare, or an entry read with "
                                  "host_info's secret_checksums")
     return _path_matches(state, kind, owner=owner, group=group, mode=mode, content=content, checksum=checksum,

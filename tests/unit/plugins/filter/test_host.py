@@ -30,3 +30,9 @@ def test_user_matches(host_filters):
     assert not matches(user, shell="/bin/sh")
     with pytest.raises(AnsibleFilterError, match="one user's entry"):
         matches("mongodb")
+
+
+def test_a_secret_that_is_not_there_yet_does_not_match(host_filters):
+    # A new host: host_info's secret_checksums reads a keyFile that does not exist yet.
+    assert not host_filters.path_matches({"exists": False}, "file", "mongodb", "mongodb", "0400")
+    assert not host_filters.path_matches({}, "file", "mongodb", "mongodb", "0400")
