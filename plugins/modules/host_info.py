@@ -58,8 +58,8 @@ attributes:
     support: none
 notes:
   - Do not list in O(paths) files whose content is a secret or holds one (a keyFile, a configuration with a
-    password): the digest of a short or guessable secret helps whoever reads the output guess it. Give a secret in
-    O(secret_checksums) instead.
+    password), since the digest of a short or guessable secret helps whoever reads the output guess it. Give a
+    secret in O(secret_checksums) instead.
 seealso:
   - module: ansible.builtin.stat
 """
