@@ -56,6 +56,7 @@ attributes:
     description: Read-only; the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no difference to show.
 notes:
   - Do not list in O(paths) files whose content is a secret or holds one (a keyFile, a configuration with a
     password), since the digest of a short or guessable secret helps whoever reads the output guess it. Give a
