@@ -48,8 +48,8 @@ def environment():
     return env
 
 
-# Role variables that need a lookup on the controller and play no part in mongod.conf.
-NOT_RENDERED = {"_mongod_keyfile_text"}
+# Role variables that need a lookup on the controller or a task's result, and play no part in mongod.conf.
+NOT_RENDERED = {"_mongod_keyfile_text", "_mongod_lag_with_credentials"}
 
 
 def resolve(env, values, context):
