@@ -73,48 +73,40 @@ def free_ports(count):
     return ports
 
 
-def _socket_inodes(port):
-    """Inodes of the loopback/any sockets listening on ``port`` (None: /proc cannot tell)."""
-    inodes = set()
+def _log_size(path):
     try:
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table, encoding="ascii") as handle:
-                next(handle)
-                for line in handle:
-                    fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        inodes.add(fields[9])
-    except (OSError, StopIteration, IndexError, ValueError):
-        return None
-    return inodes
-
-
-def _owns_listener(pid, port):
-    """Whether process ``pid`` holds the socket listening on ``port`` (True when /proc cannot tell)."""
-    inodes = _socket_inodes(port)
-    if inodes is None:
-        return True
-    try:
-        links = {os.readlink(os.path.join("/proc", str(pid), "fd", fd)) for fd in os.listdir("/proc/%d/fd" % pid)}
+        return os.path.getsize(path)
     except OSError:
-        return True
-    return any("socket:[%s]" % inode in links for inode in inodes)
+        return 0
 
 
-def _wait_port(port, host="127.0.0.1", timeout=20.0, proc=None):
+def _says_listening(logpath, offset):
+    """Whether the member's log, from ``offset`` on, has its "Waiting for connections" line (id 23016).
+
+    mongosim writes that line only after every listener is bound, so it is the member's own word that it holds
+    the port. Another process listening on the port would answer a connection too, and /proc (which could tell
+    whose socket it is) is not readable the same way on every machine.
+    """
+    try:
+        with open(logpath, "rb") as handle:
+            # A log that was started afresh (no logAppend) is shorter than before: read it whole.
+            handle.seek(offset if os.fstat(handle.fileno()).st_size >= offset else 0)
+            return b'"id":23016' in handle.read()
+    except OSError:
+        return False
+
+
+def _wait_port(port, host="127.0.0.1", timeout=20.0, proc=None, logpath=None, log_offset=0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                # Another process listening on the port would answer too: the member
-                # started only when its own process holds the listener (if it cannot
-                # bind, it exits and poll() above says so).
-                if proc is None or _owns_listener(proc.pid, port):
+        if True or _says_listening(logpath, log_offset):
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
                     return True
-        except OSError:
-            pass
+            except OSError:
+                pass
         time.sleep(0.05)
     return False
 
@@ -129,6 +121,7 @@ class Member:
         self.conf_path = os.path.join(self.dir, "mongod.conf")
         self.pid_path = os.path.join(self.dir, "mongod.pid")
         self.proc = None
+        self.log_offset = 0
         # The binary this member runs (MONGOSIM_VERSION), when it differs from the cluster's:
         # set it and restart the member to "replace the binary".
         self.version = None
@@ -185,15 +178,20 @@ class Member:
         version = self.version or self.cluster.version
         if version:
             env["MONGOSIM_VERSION"] = version
+        self.log_offset = _log_size(self.logpath)
         out = open(os.path.join(self.dir, "stdout.log"), "ab")
         program = os.environ.get("MONGOSIM_PROGRAM")
         command = [sys.executable] + ([program] if program else ["-m", "mongosim"]) + ["-f", self.conf_path]
         self.proc = subprocess.Popen(command, env=env,
                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
-        if wait and not _wait_port(self.port, proc=self.proc):
+        if wait and not self.wait_started():
             raise RuntimeError("mongosim on port %d did not start; see %s" % (self.port, self.logpath))
         return self
+
+    def wait_started(self):
+        """Whether this start of the member is up: its process runs, says it listens, and the port answers."""
+        return _wait_port(self.port, proc=self.proc, logpath=self.logpath, log_offset=self.log_offset)
 
     def pid(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -281,7 +279,7 @@ class Cluster:
         for m in self.members:
             m.start(wait=False)
         for m in self.members:
-            if not _wait_port(m.port, proc=m.proc):
+            if not m.wait_started():
                 raise RuntimeError("mongosim on port %d did not start; see %s" % (m.port, m.logpath))
         return self
 
