@@ -192,27 +192,22 @@ def _systemd_utc_seconds(timestamp):
     return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"))
 
 
-def mongod_files_changed_since(stat_lines, started):
+def mongod_files_changed_since(ctimes, started):
     """Paths whose change time is later than the start of the running mongod.
 
-    ``stat_lines`` are ``stat --format='%Z %n'`` lines (change time in whole
-    seconds, then the path); ``started`` is the service's
-    ``ExecMainStartTimestamp`` as ``systemctl show`` prints it with ``TZ=UTC``.
-    Only files changed in a later second count, so a file written in the very
-    second mongod started is not reported (the role's own writes are tracked
-    separately). An unreadable timestamp reports nothing rather than guessing.
+    ``ctimes`` maps each path to its change time in whole seconds (None for a
+    path that does not exist), as ``quorum.mongodb.host_info`` returns them;
+    ``started`` is the service's ``ExecMainStartTimestamp`` as ``systemctl
+    show`` prints it with ``TZ=UTC``. Only files changed in a later second
+    count, so a file written in the very second mongod started is not reported
+    (the role's own writes are tracked separately). An unreadable timestamp
+    reports nothing rather than guessing.
     """
     start = _systemd_utc_seconds(started)
     if start is None:
         return []
-    changed = []
-    for line in stat_lines or []:
-        seconds, sep, path = str(line).partition(" ")
-        if not sep or not seconds.isdigit():
-            continue
-        if int(seconds) > start:
-            changed.append(path)
-    return changed
+    return [path for path, seconds in (ctimes or {}).items()
+            if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > start]
 
 
 def _without(conf, dotted):

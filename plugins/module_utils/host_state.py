@@ -100,7 +100,32 @@ def secret_path_state(path, expected):
     return state
 
 
-def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=None):
+# A file read whole (read_paths) is a small record, never data: larger ones are refused.
+MAX_READ = 64 * 1024
+
+
+def change_time(path):
+    """The change time of ``path`` in whole seconds, a link at the end followed (``stat --dereference``); None if
+    there is no such path."""
+    try:
+        return int(os.stat(path).st_ctime)
+    except FileNotFoundError:
+        return None
+
+
+def read_text(path):
+    """The content of a small text file, or None if there is no such file."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_READ + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > MAX_READ:
+        raise ValueError("%s is larger than %d bytes" % (path, MAX_READ))
+    return data.decode("utf-8", "replace")
+
+
+def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=None, ctime_paths=(), read_paths=()):
     found = dict((path, path_state(path, checksum)) for path in paths)
     for path, expected in (secret_checksums or {}).items():
         found[path] = secret_path_state(path, expected)
@@ -108,6 +133,8 @@ def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=Non
         "paths": found,
         "users": dict((name, user_state(name)) for name in users),
         "groups": dict((name, group_state(name)) for name in groups),
+        "ctimes": dict((path, change_time(path)) for path in ctime_paths),
+        "contents": dict((path, read_text(path)) for path in read_paths),
     }
 
 

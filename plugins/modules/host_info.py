@@ -50,6 +50,20 @@ options:
       - The expected digests are not logged.
     type: dict
     default: {}
+  ctime_paths:
+    description:
+      - Paths whose change time to report (RV(ctimes)), a link at the end followed. The mongod role compares them
+        with the start of the running mongod to find the files that changed since.
+    type: list
+    elements: path
+    default: []
+  read_paths:
+    description:
+      - Small text files (64 KiB at most) to return whole (RV(contents)), such as a record the role keeps. Never a
+        file that is or holds a secret.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -104,6 +118,17 @@ groups:
   returned: always
   type: dict
   sample: {mongodb: {exists: true, gid: 999}}
+ctimes:
+  description: Path of O(ctime_paths) to its change time in whole seconds since the epoch, or null when it does not
+    exist.
+  returned: always
+  type: dict
+  sample: {/etc/mongod.conf: 1796150000, /etc/none: null}
+contents:
+  description: Path of O(read_paths) to its content as text, or null when it does not exist.
+  returned: always
+  type: dict
+  sample: {/var/lib/mongodb/.quorum-started.json: '{"conf": "5e88..."}'}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -119,15 +144,19 @@ def main():
             groups=dict(type="list", elements="str", default=[]),
             checksum=dict(type="bool", default=True),
             secret_checksums=dict(type="dict", default={}, no_log=True),
+            ctime_paths=dict(type="list", elements="path", default=[]),
+            read_paths=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
     params = module.params
     try:
         result = read_host(params["paths"], params["users"], params["groups"], params["checksum"],
-                           params["secret_checksums"])
+                           params["secret_checksums"], params["ctime_paths"], params["read_paths"])
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
+    except ValueError as exc:
+        module.fail_json(msg="cannot read: %s" % exc)
     module.exit_json(changed=False, **result)
 
 

@@ -158,21 +158,21 @@ START_EPOCH = 1795507200  # 2026-11-24T08:00:00Z
 
 
 def test_files_newer_than_the_process_are_reported(mongod_filters):
-    lines = ["%d /etc/mongod.conf" % (START_EPOCH + 1), "%d /usr/bin/mongod" % (START_EPOCH - 3600),
-             "%d /etc/mongodb/key file" % (START_EPOCH + 90)]
-    assert mongod_filters.mongod_files_changed_since(lines, STARTED) == ["/etc/mongod.conf", "/etc/mongodb/key file"]
+    ctimes = {"/etc/mongod.conf": START_EPOCH + 1, "/usr/bin/mongod": START_EPOCH - 3600,
+              "/etc/mongodb/key file": START_EPOCH + 90}
+    assert mongod_filters.mongod_files_changed_since(ctimes, STARTED) == ["/etc/mongod.conf", "/etc/mongodb/key file"]
 
 
 def test_a_file_changed_in_the_start_second_is_not_reported(mongod_filters):
-    assert mongod_filters.mongod_files_changed_since(["%d /etc/mongod.conf" % START_EPOCH], STARTED) == []
+    assert mongod_filters.mongod_files_changed_since({"/etc/mongod.conf": START_EPOCH}, STARTED) == []
 
 
 @pytest.mark.parametrize("started", ["", "n/a", "Tue 2026-11-24 08:00:00 CET", None])
 def test_unreadable_start_time_reports_nothing(mongod_filters, started):
-    assert mongod_filters.mongod_files_changed_since(["%d /etc/mongod.conf" % (START_EPOCH + 99)], started) == []
+    assert mongod_filters.mongod_files_changed_since({"/etc/mongod.conf": START_EPOCH + 99}, started) == []
 
 
-def test_timestamp_without_weekday_and_garbage_lines(mongod_filters):
-    lines = ["stat: cannot statx '/x': No such file or directory", "", "%d /a" % (START_EPOCH + 5)]
-    assert mongod_filters.mongod_files_changed_since(lines, "2026-11-24 08:00:00 UTC") == ["/a"]
+def test_timestamp_without_weekday_and_missing_paths(mongod_filters):
+    ctimes = {"/missing": None, "/a": START_EPOCH + 5, "/flag": True}
+    assert mongod_filters.mongod_files_changed_since(ctimes, "2026-11-24 08:00:00 UTC") == ["/a"]
     assert mongod_filters.mongod_files_changed_since(None, STARTED) == []

@@ -116,3 +116,22 @@ def test_a_secret_is_compared_on_the_host_and_its_digest_not_returned(tree):
     assert wrong["checksum_matches"] is False and "checksum" not in wrong
     assert not hs.path_matches(wrong, "file", ME, MY_GROUP, "0640")
     assert hs.read_host(secret_checksums={str(tree / "none"): right})["paths"][str(tree / "none")] == {"exists": False}
+
+
+def test_change_times_follow_a_link_and_a_missing_path_is_null(tree):
+    os.utime(str(tree / "file"), (1000, 1000))
+    answer = hs.read_host(ctime_paths=[str(tree / "link"), str(tree / "none")])["ctimes"]
+    # ctime is set by the kernel (utime cannot set it): the link's answer is its target's.
+    assert answer[str(tree / "link")] == int(os.stat(str(tree / "file")).st_ctime)
+    assert answer[str(tree / "none")] is None
+
+
+def test_small_files_are_read_whole_and_large_ones_refused(tree):
+    record = tree / "record.json"
+    record.write_text('{"conf": "abc"}')
+    answer = hs.read_host(read_paths=[str(record), str(tree / "none")])["contents"]
+    assert answer == {str(record): '{"conf": "abc"}', str(tree / "none"): None}
+    big = tree / "big"
+    big.write_bytes(b"x" * (hs.MAX_READ + 1))
+    with pytest.raises(ValueError, match="larger than"):
+        hs.read_host(read_paths=[str(big)])
