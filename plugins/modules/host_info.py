@@ -50,6 +50,13 @@ options:
       - The expected digests are not logged.
     type: dict
     default: {}
+  differing_secrets:
+    description:
+      - Also return the content of each file of O(secret_checksums) whose digest is not the expected one (a keyFile
+        the role is about to replace: the key the members run with is needed to stage a rotation).
+      - The result then holds secrets: the task must have C(no_log).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -99,6 +106,11 @@ users:
   type: dict
   sample: {mongodb: {exists: true, uid: 999, group: mongodb, home: /nonexistent, shell: /usr/sbin/nologin,
                      comment: MongoDB server}}
+secrets:
+  description: Path to the content of each file of O(secret_checksums) that differs from its expected digest.
+  returned: when O(differing_secrets) is true
+  type: dict
+  sample: {/etc/mongodb/keyfile: "<the key>"}
 groups:
   description: Group name to C(exists) and C(gid).
   returned: always
@@ -119,13 +131,14 @@ def main():
             groups=dict(type="list", elements="str", default=[]),
             checksum=dict(type="bool", default=True),
             secret_checksums=dict(type="dict", default={}, no_log=True),
+            differing_secrets=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     params = module.params
     try:
         result = read_host(params["paths"], params["users"], params["groups"], params["checksum"],
-                           params["secret_checksums"])
+                           params["secret_checksums"], params["differing_secrets"])
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
     module.exit_json(changed=False, **result)

@@ -116,3 +116,15 @@ def test_a_secret_is_compared_on_the_host_and_its_digest_not_returned(tree):
     assert wrong["checksum_matches"] is False and "checksum" not in wrong
     assert not hs.path_matches(wrong, "file", ME, MY_GROUP, "0640")
     assert hs.read_host(secret_checksums={str(tree / "none"): right})["paths"][str(tree / "none")] == {"exists": False}
+
+
+def test_a_differing_secret_is_read_only_when_asked_and_only_when_it_differs(tree):
+    path = str(tree / "keyfile")
+    with open(path, "w") as handle:
+        handle.write("b2xka2V5")
+    right = hashlib.sha256(b"b2xka2V5").hexdigest()
+    assert "secrets" not in hs.read_host(secret_checksums={path: "0" * 64})
+    assert hs.read_host(secret_checksums={path: "0" * 64}, differing_secrets=True)["secrets"] == {path: "b2xka2V5"}
+    assert hs.read_host(secret_checksums={path: right}, differing_secrets=True)["secrets"] == {}
+    missing = str(tree / "none")
+    assert hs.read_host(secret_checksums={missing: right}, differing_secrets=True)["secrets"] == {}
