@@ -49,7 +49,7 @@ def environment():
 
 
 # Role variables that need a lookup on the controller or a task's result, and play no part in mongod.conf.
-NOT_RENDERED = {"_mongod_keyfile_text", "_mongod_lag_with_credentials"}
+NOT_RENDERED = {"_mongod_keyfile_text", "_mongod_keyfile_target_text", "_mongod_lag_with_credentials"}
 
 
 def resolve(env, values, context):
