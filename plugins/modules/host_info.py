@@ -53,8 +53,8 @@ options:
   differing_secrets:
     description:
       - Also return the content of each file of O(secret_checksums) whose digest is not the expected one (a keyFile
-        the role is about to replace: the key the members run with is needed to stage a rotation).
-      - The result then holds secrets: the task must have C(no_log).
+        the role is about to replace, since the key the members run with is needed to stage a rotation).
+      - The result then holds secrets, so the task must have C(no_log).
     type: bool
     default: false
 attributes:
