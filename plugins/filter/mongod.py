@@ -34,6 +34,7 @@ import json
 import re
 import time
 
+import yaml
 from ansible.errors import AnsibleFilterError
 
 try:
@@ -159,6 +160,10 @@ def mongod_keyfile_problems(content, variable="mongod_keyfile_content"):
     if not keys:
         return ["%s is an empty list: give at least one key" % variable]
     problems = []
+    if len(keys) > 2:
+        problems.append("%s holds %d keys; mongod refuses a keyFile with more than two (the key the members run "
+                        "with and the new one, during a rotation; the role stages a rotation by itself, so one "
+                        "key is enough)" % (variable, len(keys)))
     for index, key in enumerate(keys):
         where = variable if len(keys) == 1 and not isinstance(content, (list, tuple)) else "%s[%d]" % (variable, index)
         if not isinstance(key, str):
@@ -172,6 +177,62 @@ def mongod_keyfile_problems(content, variable="mongod_keyfile_content"):
             problems.append("%s is %d characters long without whitespace; mongod needs 6 to 1024"
                             % (where, len(stripped)))
     return problems
+
+
+def mongod_keyfile_keys(text):
+    """The keys of a keyFile's ``text`` as mongod reads them: a YAML list of keys, or one key; whitespace dropped."""
+    if text is None:
+        return []
+    text = str(text)
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        parsed = text
+    raw = [str(key) for key in parsed] if isinstance(parsed, list) else [text]
+    return [key for key in (KEY_WHITESPACE.sub("", item) for item in raw) if key]
+
+
+def mongod_keyfile_stage(running, target):
+    """The keyFile every member gets in this pass of a run, so that members never fail to authenticate each other.
+
+    ``running`` maps each member to the text of the keyFile its mongod runs with (None: it runs without one, or
+    nothing is known to run); ``target`` is the keyFile text asked for. mongod's rule (tests/mongosim/SEMANTICS.md
+    section 9.1, from db/auth/security_key.cpp and client/authenticate.cpp): a file holds one or two keys; a
+    member accepts a peer's login with either of its keys and, as a client, logs in with its first key and, when
+    the peer refuses it, with its second. So two members authenticate each other exactly when their files share
+    a key, in whatever order, and a rolling restart from one file to another is safe exactly when every file a
+    member runs with during it shares a key with the new one (members not yet restarted already share keys).
+
+    - Every running file shares a key with ``target`` (or nothing runs with a key: a new set): ``target`` now,
+      ``stage: final``, one rolling restart for the members that run another file.
+    - Otherwise ``stage: both``: the key all running files share (the first such key of the first member's
+      file), then the first key of ``target``: ``[old, new]``. It shares ``old`` with every running member and
+      ``new`` with ``target``, so after this roll a second one to ``target`` is safe. Two stages suffice because
+      a member falls back to its second key; a third stage ([new, old] between them, so that no login is ever
+      refused) would cost a rolling restart to save the refused first logins of members that still send the old
+      key to members that hold only the new one. The old key goes first so that members in stage 1 send the key
+      that every member not yet restarted holds.
+    - No key is shared by all running files: ``problem`` says so (members that share no key cannot
+      authenticate each other now; the role changes nothing).
+
+    Returns ``{stage, keys, problem}``; ``keys`` (the staged file's keys, secrets) only for ``both``. Never puts a
+    key in ``problem``.
+    """
+    wanted = mongod_keyfile_keys(target)
+    files = dict((host, mongod_keyfile_keys(text)) for host, text in sorted((running or {}).items()))
+    files = dict((host, keys) for host, keys in files.items() if keys)
+    if all(set(keys) & set(wanted) for keys in files.values()):
+        rotating = any(keys != wanted for keys in files.values())
+        return {"stage": "final" if rotating else "none", "keys": None, "problem": None}
+    first_host = sorted(files)[0]
+    common = [key for key in files[first_host] if all(key in keys for keys in files.values())]
+    if not common:
+        return {"stage": "none", "keys": None,
+                "problem": "the members run with keyFiles that share no key (%s), so some of them cannot "
+                           "authenticate each other now; the role changes no keyFile. Give every member the "
+                           "same keyFile by hand, restart them, then run again"
+                           % ", ".join("%s: %d key(s)" % (host, len(keys)) for host, keys in files.items())}
+    return {"stage": "both", "keys": [common[0], wanted[0]], "problem": None}
 
 
 def mongod_unit_properties(text):
@@ -369,6 +430,8 @@ class FilterModule:
             "mongod_conf_restart_digest": mongod_conf_restart_digest,
             "mongod_conf_problems": mongod_conf_problems,
             "mongod_keyfile_problems": mongod_keyfile_problems,
+            "mongod_keyfile_keys": mongod_keyfile_keys,
+            "mongod_keyfile_stage": mongod_keyfile_stage,
             "mongod_tls_problems": mongod_tls_problems,
             "mongod_unit_properties": mongod_unit_properties,
             "mongod_files_changed_since": mongod_files_changed_since,

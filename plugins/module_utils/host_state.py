@@ -125,17 +125,32 @@ def read_text(path):
     return data.decode("utf-8", "replace")
 
 
-def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=None, ctime_paths=(), read_paths=()):
+def read_secret(path):
+    with open(path, "rb") as handle:
+        return handle.read().decode("utf-8", "replace")
+
+
+def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=None, differing_secrets=False,
+              ctime_paths=(), read_paths=()):
+    """The paths, users and groups; with ``differing_secrets``, also the content of each secret file that is
+    not what ``secret_checksums`` expects (``secrets``: the caller must keep it out of the output); the change
+    times of ``ctime_paths`` and the contents of the small files ``read_paths``."""
     found = dict((path, path_state(path, checksum)) for path in paths)
+    secrets = {}
     for path, expected in (secret_checksums or {}).items():
         found[path] = secret_path_state(path, expected)
-    return {
+        if differing_secrets and found[path].get("checksum_matches") is False:
+            secrets[path] = read_secret(path)
+    result = {
         "paths": found,
         "users": dict((name, user_state(name)) for name in users),
         "groups": dict((name, group_state(name)) for name in groups),
         "ctimes": dict((path, change_time(path)) for path in ctime_paths),
         "contents": dict((path, read_text(path)) for path in read_paths),
     }
+    if differing_secrets:
+        result["secrets"] = secrets
+    return result
 
 
 def _mode(value):

@@ -64,6 +64,13 @@ options:
     type: list
     elements: path
     default: []
+  differing_secrets:
+    description:
+      - Also return the content of each file of O(secret_checksums) whose digest is not the expected one (a keyFile
+        the role is about to replace, since the key the members run with is needed to stage a rotation).
+      - The result then holds secrets, so the task must have C(no_log).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -113,6 +120,11 @@ users:
   type: dict
   sample: {mongodb: {exists: true, uid: 999, group: mongodb, home: /nonexistent, shell: /usr/sbin/nologin,
                      comment: MongoDB server}}
+secrets:
+  description: Path to the content of each file of O(secret_checksums) that differs from its expected digest.
+  returned: when O(differing_secrets) is true
+  type: dict
+  sample: {/etc/mongodb/keyfile: "<the key>"}
 groups:
   description: Group name to C(exists) and C(gid).
   returned: always
@@ -146,13 +158,15 @@ def main():
             secret_checksums=dict(type="dict", default={}, no_log=True),
             ctime_paths=dict(type="list", elements="path", default=[]),
             read_paths=dict(type="list", elements="path", default=[]),
+            differing_secrets=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     params = module.params
     try:
         result = read_host(params["paths"], params["users"], params["groups"], params["checksum"],
-                           params["secret_checksums"], params["ctime_paths"], params["read_paths"])
+                           params["secret_checksums"], differing_secrets=params["differing_secrets"],
+                           ctime_paths=params["ctime_paths"], read_paths=params["read_paths"])
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
     except ValueError as exc:

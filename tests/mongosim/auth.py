@@ -57,6 +57,11 @@ def load_keyfile(path):
         keys.append(key)
     if not keys:
         raise StartupError(" security key in %s has length 0, must be between 6 and 1024 chars" % path, exit_code=1)
+    if len(keys) > 2:
+        # mongod (db/auth/security_key.cpp) keeps the first key as the internal user's credentials and the
+        # second as its alternate ones, and refuses a file with more: the start fails (SEMANTICS.md 9.1).
+        raise StartupError("Only two keys are supported in the security key file, %d are specified in %s"
+                           % (len(keys), path), exit_code=1)
     return keys
 
 

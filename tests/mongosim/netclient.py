@@ -78,8 +78,12 @@ class PeerConnection:
                             % (self.host_port, problem))
 
     async def _authenticate(self, timeout):
+        # mongod as a client of a peer (client/authenticate.cpp, authenticateInternalClient): the first key of
+        # its keyFile, and only when the peer answers AuthenticationFailed (18), the second (SEMANTICS.md 9.1).
         last_error = None
         for key in self.keys:
+            if last_error is not None and last_error.get("code") != 18:
+                break
             client = ScramClient("SCRAM-SHA-256", INTERNAL_USER, key)
             reply = await self._roundtrip({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": client.first(),
                                            "autoAuthorize": 1, "options": {"skipEmptyExchange": True},

@@ -1,6 +1,7 @@
 """Access control, the localhost exception, member authentication with the
 keyFile, and TLS modes."""
 
+import os
 import ssl
 
 import pytest
@@ -8,7 +9,7 @@ from pymongo import MongoClient
 from mongosim import testing
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from conftest import FAST, direct, error_of, make_keyfile, wait_for
+from conftest import FAST, direct, error_of, free_ports, make_keyfile, run_mongosim, wait_for
 
 
 @pytest.fixture
@@ -231,7 +232,6 @@ def test_keyfile_rotation_with_two_keys_keeps_every_member_authenticated(make_cl
     """SEMANTICS.md section 9.1: a keyFile may hold a YAML list of keys and members authenticate when they
     share one. Rolled member by member from [old] to [old, new] to [new], the set never has a member that
     the others cannot authenticate (each member keeps the keys it read at its start)."""
-    import os
     old, new = "b2xka2V5b2xka2V5b2xk", "bmV3a2V5bmV3a2V5bmV3"
     path = tmp_path / "keyfile"
     make_keyfile(path, old)
@@ -264,3 +264,57 @@ def test_keyfile_rotation_with_two_keys_keeps_every_member_authenticated(make_cl
     wait_for(lambda: any(m["name"] == odd.host and m["health"] == 0.0 for m in direct(
         cluster.hosts[0], username="admin", password="pw").admin.command("replSetGetStatus")["members"]),
         what="the member with the old key alone to be unhealthy")
+
+
+def test_keyfile_with_more_than_two_keys_does_not_start(tmp_path):
+    """SEMANTICS.md section 9.1: mongod keeps two keys at most (the internal user's credentials and its
+    alternate ones); a file with a third one stops the start."""
+    path = tmp_path / "keys"
+    path.write_text("- c2VjcmV0a2V5Zm9ydGVzdHM=\n- bmV3a2V5Zm9ydGVzdHM=\n- dGhpcmRrZXlmb3J0ZXN0cw==\n")
+    os.chmod(path, 0o400)
+    port = free_ports(1)[0]
+    result = run_mongosim(["--dbpath", str(tmp_path), "--port", str(port), "--replSet", "rs0", "--keyFile",
+                           str(path)])
+    assert result.returncode == 1
+    assert ("Only two keys are supported in the security key file, 3 are specified in %s" % path
+            in result.stderr + result.stdout)
+
+
+def _internal_login_failures(member):
+    with open(member.logpath, encoding="utf-8") as handle:
+        return sum(1 for line in handle if '"Authentication failed"' in line and '"__system"' in line)
+
+
+@pytest.mark.parametrize("client_keys, failures", [
+    (["b2xka2V5b2xka2V5b2xk", "bmV3a2V5bmV3a2V5bmV3"], 0),
+    (["bmV3a2V5bmV3a2V5bmV3", "b2xka2V5b2xka2V5b2xk"], 1),
+    (["bmV3a2V5bmV3a2V5bmV3"], 1),
+])
+def test_a_member_sends_its_first_key_and_the_second_only_after_a_refusal(make_cluster, tmp_path, client_keys,
+                                                                          failures):
+    """SEMANTICS.md section 9.1: as a client of a peer, a member logs in with the first key of its keyFile and,
+    when the peer refuses it (AuthenticationFailed), with the second; the peer accepts either of its own keys.
+    Here the peer holds the old key alone: [old, new] gets in at once, [new, old] after one refused login, and
+    [new] not at all."""
+    import asyncio
+    from mongosim.errors import CommandError
+    from mongosim.netclient import PeerConnection
+    path = tmp_path / "keyfile"
+    make_keyfile(path, "b2xka2V5b2xka2V5b2xk")
+    cluster = make_cluster(1, keyfile=str(path), auth=True)
+    peer = cluster.members[0]
+    before = _internal_login_failures(peer)
+
+    async def login():
+        conn = PeerConnection("127.0.0.1:%d" % peer.port, keys=client_keys)
+        try:
+            await conn.command({"ping": 1}, 10)
+            return conn.authenticated
+        except CommandError:
+            return False
+        finally:
+            conn.close()
+
+    assert asyncio.run(login()) is (client_keys != ["bmV3a2V5bmV3a2V5bmV3"])
+    wait_for(lambda: _internal_login_failures(peer) - before >= failures, what="the refused logins in the log")
+    assert _internal_login_failures(peer) - before == failures

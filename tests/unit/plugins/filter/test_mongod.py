@@ -140,6 +140,109 @@ def test_keyfile_problem_names_the_variable(mongod_filters):
     assert "vault_key" in mongod_filters.mongod_keyfile_problems("x", variable="vault_key")[0]
 
 
+def test_more_than_two_keys_are_refused_as_mongod_does(mongod_filters):
+    found = mongod_filters.mongod_keyfile_problems([GOOD_KEY, "Zm9vYmFy", "YmFyYmF6"])
+    assert len(found) == 1 and "holds 3 keys" in found[0] and "more than two" in found[0]
+
+
+# ---------------------------------------------------------------- keyFile rotation stages
+
+OLD, NEW, OTHER = "b2xka2V5b2xka2V5", "bmV3a2V5bmV3a2V5", "b3RoZXJrZXlvdGhl"
+
+
+def _file(*keys):
+    return keys[0] if len(keys) == 1 else "".join("- %s\n" % key for key in keys)
+
+
+@pytest.mark.parametrize("text, keys", [
+    (OLD, [OLD]),
+    (OLD + "\n", [OLD]),
+    ("  b2xk\n  a2V5  \n", ["b2xka2V5"]),
+    ("- %s\n- %s\n" % (OLD, NEW), [OLD, NEW]),
+    ("['%s', \"%s\"]" % (OLD, NEW), [OLD, NEW]),
+    (None, []),
+    ("", []),
+])
+def test_keyfile_keys_as_mongod_reads_them(mongod_filters, text, keys):
+    assert mongod_filters.mongod_keyfile_keys(text) == keys
+
+
+def test_a_new_set_or_the_same_key_needs_no_stage(mongod_filters):
+    assert mongod_filters.mongod_keyfile_stage({"a": None, "b": None}, NEW)["stage"] == "none"
+    assert mongod_filters.mongod_keyfile_stage({"a": NEW, "b": NEW + "\n"}, NEW)["stage"] == "none"
+
+
+def test_a_new_key_is_staged_with_the_old_one_first(mongod_filters):
+    plan = mongod_filters.mongod_keyfile_stage({"a": OLD, "b": OLD, "c": OLD}, NEW)
+    assert plan == {"stage": "both", "keys": [OLD, NEW], "problem": None}
+
+
+def test_an_interrupted_first_stage_is_finished_then_the_second(mongod_filters):
+    mixed = {"a": _file(OLD, NEW), "b": OLD, "c": OLD}
+    assert mongod_filters.mongod_keyfile_stage(mixed, NEW)["keys"] == [OLD, NEW]
+    done = {"a": _file(OLD, NEW), "b": _file(OLD, NEW), "c": _file(OLD, NEW)}
+    assert mongod_filters.mongod_keyfile_stage(done, NEW) == {"stage": "final", "keys": None, "problem": None}
+    second = {"a": NEW, "b": _file(OLD, NEW), "c": _file(OLD, NEW)}
+    assert mongod_filters.mongod_keyfile_stage(second, NEW)["stage"] == "final"
+
+
+def test_a_target_changed_mid_rotation_keeps_the_key_all_share(mongod_filters):
+    plan = mongod_filters.mongod_keyfile_stage({"a": _file(OLD, NEW), "b": OLD}, OTHER)
+    assert plan["keys"] == [OLD, OTHER]
+    plan = mongod_filters.mongod_keyfile_stage({"a": _file(OLD, NEW), "b": NEW}, OTHER)
+    assert plan["keys"] == [NEW, OTHER]
+
+
+def test_a_two_key_target_sharing_a_running_key_is_one_roll(mongod_filters):
+    assert mongod_filters.mongod_keyfile_stage({"a": OLD, "b": OLD}, [OLD, NEW])["stage"] == "final"
+
+
+def test_members_that_share_no_key_are_refused_without_the_keys(mongod_filters):
+    plan = mongod_filters.mongod_keyfile_stage({"a": OLD, "b": OTHER}, NEW)
+    assert plan["stage"] == "none" and "share no key" in plan["problem"]
+    assert all(key not in plan["problem"] for key in (OLD, OTHER, NEW))
+
+
+def _authenticates(sender, receiver):
+    """mongod's rule, modelled independently: the sender's first key, then (after a refusal) its second."""
+    return any(key in receiver for key in sender[:2])
+
+
+def _run(mongod_filters, running, target, order, stop_after=None):
+    """Passes of the role over ``running`` (host -> keys), each member restarted in ``order``; every pair of
+    members must authenticate each other both ways after every restart. Stops after ``stop_after`` restarts."""
+    restarts = 0
+    for _pass in range(3):
+        plan = mongod_filters.mongod_keyfile_stage(dict((h, _file(*k)) for h, k in running.items()), target)
+        assert plan["problem"] is None
+        if plan["stage"] == "none":
+            return running, restarts
+        wanted = plan["keys"] or [target]
+        for host in order:
+            if running[host] == wanted:
+                continue
+            running = dict(running, **{host: wanted})
+            restarts += 1
+            for a in running:
+                for b in running:
+                    assert _authenticates(running[a], running[b]), (running, a, b)
+            if stop_after is not None and restarts >= stop_after:
+                return running, restarts
+    raise AssertionError("not finished in two passes")
+
+
+@pytest.mark.parametrize("stop_after", [None, 1, 2, 3, 4, 5])
+def test_every_roll_and_every_resumed_roll_keeps_the_members_authenticated(mongod_filters, stop_after):
+    start = {"a": [OLD], "b": [OLD], "c": [OLD]}
+    running, restarts = _run(mongod_filters, start, NEW, ["b", "c", "a"], stop_after)
+    if stop_after is None:
+        assert running == {"a": [NEW], "b": [NEW], "c": [NEW]} and restarts == 6
+    # The next run (another restart order: another primary) finishes from whatever the hosts run.
+    finished, _more = _run(mongod_filters, running, NEW, ["a", "c", "b"])
+    assert finished == {"a": [NEW], "b": [NEW], "c": [NEW]}
+    assert mongod_filters.mongod_keyfile_stage(dict((h, NEW) for h in finished), NEW)["stage"] == "none"
+
+
 # ---------------------------------------------------------------- outdated files
 
 

@@ -135,3 +135,15 @@ def test_small_files_are_read_whole_and_large_ones_refused(tree):
     big.write_bytes(b"x" * (hs.MAX_READ + 1))
     with pytest.raises(ValueError, match="larger than"):
         hs.read_host(read_paths=[str(big)])
+
+
+def test_a_differing_secret_is_read_only_when_asked_and_only_when_it_differs(tree):
+    path = str(tree / "keyfile")
+    with open(path, "w") as handle:
+        handle.write("b2xka2V5")
+    right = hashlib.sha256(b"b2xka2V5").hexdigest()
+    assert "secrets" not in hs.read_host(secret_checksums={path: "0" * 64})
+    assert hs.read_host(secret_checksums={path: "0" * 64}, differing_secrets=True)["secrets"] == {path: "b2xka2V5"}
+    assert hs.read_host(secret_checksums={path: right}, differing_secrets=True)["secrets"] == {}
+    missing = str(tree / "none")
+    assert hs.read_host(secret_checksums={missing: right}, differing_secrets=True)["secrets"] == {}
