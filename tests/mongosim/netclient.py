@@ -133,10 +133,19 @@ class PeerConnection:
             if self.connected and self.accepts_wire_version is not None and self.server_max_wire is not None \
                     and not self.accepts_wire_version(self.server_max_wire):
                 self.close()
-            if not self.connected:
-                await self._open(max(0.05, min(self.connect_timeout, deadline - time.monotonic())))
-            self.last_used = time.monotonic()
-            return await self._roundtrip(doc, max(0.05, deadline - time.monotonic()))
+            try:
+                if not self.connected:
+                    await self._open(max(0.05, min(self.connect_timeout, deadline - time.monotonic())))
+                self.last_used = time.monotonic()
+                return await self._roundtrip(doc, max(0.05, deadline - time.monotonic()))
+            except asyncio.CancelledError:
+                # The caller gave up (a heartbeat loop restarted by a reconfig, say) half way: before the
+                # handshake and keyFile login finished, or in the middle of a reply. Kept, the connection
+                # would pass for an authenticated one or read the rest of that reply as the next; a peer
+                # would then refuse every heartbeat on it as unauthorized, for good. Closed, the next
+                # command opens a new one, as mongod's connection pool drops a connection it did not finish.
+                self.close()
+                raise
 
     def close(self):
         if self.writer is not None:

@@ -318,3 +318,44 @@ def test_a_member_sends_its_first_key_and_the_second_only_after_a_refusal(make_c
     assert asyncio.run(login()) is (client_keys != ["bmV3a2V5bmV3a2V5bmV3"])
     wait_for(lambda: _internal_login_failures(peer) - before >= failures, what="the refused logins in the log")
     assert _internal_login_failures(peer) - before == failures
+
+
+def test_a_peer_connection_given_up_during_its_login_is_not_reused_unauthenticated(make_cluster, tmp_path):
+    """A member's command to a peer that is cancelled half way (its heartbeat loop restarted by a reconfig while
+    the connection was still logging in with the keyFile) must not leave that connection open as if it were
+    ready: every later heartbeat on it would be refused as unauthorized, and the peer would stay "not
+    reachable/healthy" for good (a molecule topology failure after a scale-out). The next command opens and
+    logs in again."""
+    import asyncio
+    from mongosim.netclient import PeerConnection
+    path = tmp_path / "keyfile"
+    make_keyfile(path, "b2xka2V5b2xka2V5b2xk")
+    cluster = make_cluster(1, keyfile=str(path), auth=True)
+    peer = cluster.members[0]
+
+    async def scenario():
+        conn = PeerConnection("127.0.0.1:%d" % peer.port, keys=["b2xka2V5b2xka2V5b2xk"])
+        login = conn._authenticate
+        cancelled = []
+
+        async def cancelled_login(timeout):
+            # The caller is cancelled at the login's first await, once: the hello went through.
+            if not cancelled:
+                cancelled.append(True)
+                raise asyncio.CancelledError()
+            await login(timeout)
+
+        conn._authenticate = cancelled_login
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await conn.command({"replSetGetStatus": 1}, 10)
+            assert not conn.connected
+            reply = await conn.command({"replSetGetStatus": 1}, 10)
+            return conn.authenticated, reply
+        finally:
+            conn.close()
+
+    authenticated, reply = asyncio.run(scenario())
+    assert authenticated is True
+    # Not initiated, but asked by an authenticated internal user: not Unauthorized (13).
+    assert reply.get("code") != 13, reply
