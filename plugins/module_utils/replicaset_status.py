@@ -171,6 +171,7 @@ def replicaset_summary(status, config):
             "secondary_delay_secs": _number(delay),
             "tags": dict(cfg.get("tags") or {}),
             "sync_source": _optional(live.get("syncSourceHost")),
+            "last_heartbeat_message": _optional(live.get("lastHeartbeatMessage")),
             "self": bool(live.get("self", False)),
         })
     healthy = primary is not None and all(member["state"] in HEALTHY_STATES for member in members)

@@ -38,6 +38,15 @@ options:
         change) and the order to replace them in (members that are not primary first, the primary last, members
         already on that version left out).
     type: str
+  member_binary_versions:
+    description:
+      - With O(binary_version), the exact version some members are to run where it says more than
+        O(binary_version), as a dict of member (C(host:port), as in the set's config) to version, for example the
+        patch release of the archive each one installs (C({"db1.example.net:27017": "8.0.4"})). A member in it
+        counts as done only when it runs that version; the others as O(binary_version) says. Every version must
+        be of O(binary_version)'s release series (RV(upgrade.problems) says which is not).
+    type: dict
+    default: {}
   allow_binary_downgrade:
     description:
       - With O(binary_version) lower than the members' release, whether a binary downgrade is wanted. MongoDB
@@ -173,6 +182,12 @@ members:
       description: Member this one replicates from; null when none (the primary, arbiters).
       type: str
       returned: success
+    last_heartbeat_message:
+      description: Why the member asked could not reach this one, as its last heartbeat said (for example
+        C(Couldn't get a connection within the time limit)); null when the heartbeats succeed and for the member
+        asked.
+      type: str
+      returned: success
     self:
       description: Whether this is the member asked.
       type: bool
@@ -272,7 +287,8 @@ def read_status(connector, address, params):
     if params.get("binary_version"):
         result["upgrade"] = upgrade_report(connector, status, config, params["binary_version"],
                                            params["allow_binary_downgrade"],
-                                           with_credentials=bool(params.get("login_user")))
+                                           with_credentials=bool(params.get("login_user")),
+                                           member_targets=params["member_binary_versions"])
     return result
 
 
@@ -280,6 +296,7 @@ def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
         binary_version=dict(type="str"),
+        member_binary_versions=dict(type="dict", default={}),
         allow_binary_downgrade=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

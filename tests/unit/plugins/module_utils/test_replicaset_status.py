@@ -161,12 +161,22 @@ def test_summary_joins_status_and_config():
     first, second, arbiter = result["members"]
     assert first == {"name": "db0:27017", "id": 0, "state": "PRIMARY", "health": 1, "uptime": 100, "lag": 0,
                      "ping_ms": 2, "votes": 1, "priority": 2, "hidden": False, "arbiter_only": False,
-                     "secondary_delay_secs": 0, "tags": {"dc": "a"}, "sync_source": None, "self": True}
+                     "secondary_delay_secs": 0, "tags": {"dc": "a"}, "sync_source": None,
+                     "last_heartbeat_message": None, "self": True}
     assert (second["lag"], second["hidden"], second["secondary_delay_secs"], second["sync_source"]) == \
         (3, True, 3600, "db0:27017")
     assert (arbiter["state"], arbiter["lag"], arbiter["arbiter_only"], arbiter["votes"]) == ("ARBITER", None, True, 1)
     assert result["fault_tolerance"]["overall"] == 1
     assert result["fault_tolerance"]["per_tag"]["dc"]["a"] == {"remaining_votes": 2, "majority_kept": True}
+
+
+def test_summary_says_why_a_member_is_not_reachable():
+    status = _pss_status(secondary_health=0.0)
+    status["members"][1]["lastHeartbeatMessage"] = "Couldn't get a connection within the time limit"
+    members = rs.replicaset_summary(status, _pss_config())["members"]
+    assert members[1]["last_heartbeat_message"] == "Couldn't get a connection within the time limit"
+    assert members[1]["health"] == 0
+    assert members[2]["last_heartbeat_message"] is None
 
 
 def test_summary_types_are_plain_json():
