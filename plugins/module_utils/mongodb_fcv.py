@@ -24,6 +24,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_versions
     fcv_decision,
     fcv_state,
     rolling_order,
+    target_problems,
 )
 
 
@@ -47,12 +48,15 @@ def member_versions(connector, config):
             for m in config["members"]]
 
 
-def upgrade_report(connector, status, config, target, allow_downgrade=False, with_credentials=True):
+def upgrade_report(connector, status, config, target, allow_downgrade=False, with_credentials=True,
+                   member_targets=None):
     """Whether the binaries may move to ``target`` now, and in which order (replicaset_info's RV upgrade).
 
     ``status`` and ``config`` are the replSetGetStatus and replSetGetConfig replies of one member; the FCV is
-    read on the primary (never on an arbiter), every member's binary with buildInfo.
+    read on the primary (never on an arbiter), every member's binary with buildInfo. ``member_targets`` maps
+    members (host:port) to the exact version each is to run, where it differs from ``target``.
     """
+    member_targets = {canonical_host(host): version for host, version in (member_targets or {}).items()}
     members = member_versions(connector, config)
     states = {canonical_host(m["name"]): m for m in status.get("members", [])}
     primary = None
@@ -74,8 +78,8 @@ def upgrade_report(connector, status, config, target, allow_downgrade=False, wit
             if m["host"] == primary:
                 m["fcv"] = fcv
     try:
-        problems = binary_preflight(members, target, allow_downgrade)
-        order = rolling_order(members, target)
+        problems = target_problems(target, member_targets) + binary_preflight(members, target, allow_downgrade)
+        order = rolling_order(members, target, member_targets)
     except VersionError as exc:
         problems, order = [str(exc)], []
     return {

@@ -167,11 +167,17 @@ def binary_preflight(members, target, allow_downgrade=False):
     if _key(goal) > _key(current):
         if _key(goal) > _key(next_major(current)):
             step = next_major(current)
+            if _key(highest) >= _key(step):
+                # The binaries took the step already; only the FCV was left behind.
+                way = ("The binaries run %s already: raise the FCV first (replicaset_feature_compatibility_version: "
+                       "\"%s\", and run the playbook), then install_mongodb_version: \"%s\"" % (highest, step, goal))
+            else:
+                way = ("Go through %s: set install_mongodb_version: \"%s\" and run the playbook, then "
+                       "replicaset_feature_compatibility_version: \"%s\" and run it again, then "
+                       "install_mongodb_version: \"%s\"" % (step, step, step, goal))
             problems.append(
                 "%s to %s skips a major release: the set's feature compatibility version is %s, and a %s binary "
-                "refuses to start on it (exit code 62). Go through %s: set install_mongodb_version: \"%s\" and run "
-                "the playbook, then replicaset_feature_compatibility_version: \"%s\" and run it again, then "
-                "install_mongodb_version: \"%s\"" % (highest, goal, current, goal, step, step, step, goal))
+                "refuses to start on it (exit code 62). %s" % (highest, goal, current, goal, way))
     elif _key(goal) < _key(highest):
         if _key(goal) < _key(current):
             problems.append(
@@ -187,16 +193,39 @@ def binary_preflight(members, target, allow_downgrade=False):
     return problems
 
 
-def rolling_order(members, target):
+def target_problems(target, member_targets):
+    """Why per-member targets cannot be one upgrade: every member moves within one release series.
+
+    ``member_targets`` maps a member (host:port) to the version it is to run (an archive names its patch
+    release, a pinned package too); members not in it get ``target``. A list of problems, empty when the
+    targets agree on the series.
+    """
+    goal = series(target, "install_mongodb_version")
+    others = {}
+    for host, version in sorted((member_targets or {}).items()):
+        if series(version, "the version %s is to run" % host) != goal:
+            others[host] = version
+    if not others:
+        return []
+    return ["the members are to run different release series (%s, and %s for the others): one run moves the "
+            "whole set to one series, so give every member the same install_mongodb_version and an archive or "
+            "package of that series" % (", ".join("%s %s" % item for item in sorted(others.items())), target)]
+
+
+def rolling_order(members, target, member_targets=None):
     """The members whose binary must change for ``target``, in the order to do them.
 
     Secondaries and arbiters first (by host), the primary last. A member already
-    running ``target`` (its series, and its patch when ``target`` names one) is
-    skipped, so a run that stopped half way resumes where it stopped.
+    running its target (the series, and the patch when the target names one) is
+    skipped, so a run that stopped half way resumes where it stopped. A member's
+    target is ``member_targets[host]`` when given (its archive's or package's
+    exact version), else ``target``.
     """
-    goal = parse_version(target, "install_mongodb_version")
+    targets = member_targets or {}
+    parse_version(target, "install_mongodb_version")
 
     def done(m):
+        goal = parse_version(targets.get(m["host"], target), "the version %s is to run" % m["host"])
         have = parse_version(m["version"], "%s's version" % m["host"]) if m.get("version") else None
         if have is None:
             return False

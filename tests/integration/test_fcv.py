@@ -161,3 +161,20 @@ def test_version_check_stops_a_skip_before_any_binary_is_replaced(mongosim_clust
 
     down = run_playbook(version_check(cluster, "5.0"), expect_failure=True)
     assert "supported releases are 6.0, 7.0, 8.0" in [r for r in down.results if r.get("failed")][0]["msg"]
+
+
+def test_version_check_replaces_a_member_on_another_patch_release_only(mongosim_cluster, run_playbook):
+    # The host the check runs on (the first member) is to get an 8.0.5 archive; the set's series stays 8.0. Only
+    # that member is to be replaced: the others are members this inventory does not give an exact version.
+    cluster = mongosim_cluster(3, version="8.0.4")
+    cluster.initiate()
+    here = cluster.hosts[0]
+
+    def order(target):
+        report = [r for r in run_playbook(version_check(cluster, target)).results
+                  if "Report the members" in r.get("task", "")][0]["msg"]
+        return report.split(": ", 1)[1].split(", ") if ": " in report else report
+
+    assert order("8.0.5") == [here]
+    assert order("8.0.4") == "Every member runs 8.0.4 already."
+    assert order("8.0") == "Every member runs 8.0 already."

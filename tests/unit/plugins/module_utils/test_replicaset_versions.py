@@ -60,7 +60,12 @@ def test_two_majors_up_is_refused_with_the_way_through():
 def test_binaries_one_up_but_fcv_left_behind_is_still_a_skip():
     # 7.0 binaries on FCV 6.0: 8.0 would not start on that data.
     problems = rv.binary_preflight(set_of({"db1:27017": "7.0.14", "db2:27017": "7.0.14"}, fcv="6.0"), "8.0")
-    assert any("skips a major release" in p and "feature compatibility version is 6.0" in p for p in problems)
+    assert len(problems) == 1
+    assert "7.0 to 8.0 skips a major release" in problems[0]
+    assert "feature compatibility version is 6.0" in problems[0]
+    # The way through is the FCV, not another binary step.
+    assert 'raise the FCV first (replicaset_feature_compatibility_version: "7.0"' in problems[0]
+    assert 'install_mongodb_version: "7.0"' not in problems[0]
 
 
 def test_unhealthy_members_are_named():
@@ -124,6 +129,27 @@ def test_rolling_order_resumes_where_it_stopped():
     assert rv.rolling_order(members, "8.0.5") == ["db2:27017", "db3:27017", "db1:27017"]
     done = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"})
     assert rv.rolling_order(done, "8.0") == []
+
+
+def test_a_patch_upgrade_of_archive_members_goes_by_each_members_own_version():
+    # install_mongodb_version stays "8.0"; the archive members' new tarball is 8.0.5, the member that installs
+    # the newest 8.0 package from a repository is not pinned. Only the archive members are replaced, the
+    # primary last, and a member already on its archive's release is done.
+    members = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4", "db3:27017": "8.0.4"})
+    targets = {"db1:27017": "8.0.5", "db2:27017": "8.0.5"}
+    assert rv.rolling_order(members, "8.0", targets) == ["db2:27017", "db1:27017"]
+    half = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.5", "db3:27017": "8.0.4"})
+    assert rv.rolling_order(half, "8.0", targets) == ["db1:27017"]
+    assert rv.target_problems("8.0", targets) == []
+
+
+def test_members_to_run_different_series_are_refused_by_name():
+    problems = rv.target_problems("8.0", {"db1:27017": "8.0.5", "db2:27017": "7.0.14"})
+    assert len(problems) == 1
+    assert "db2:27017 7.0.14" in problems[0] and "db1" not in problems[0]
+    assert "one series" in problems[0]
+    with pytest.raises(rv.VersionError, match="db3:27017"):
+        rv.target_problems("8.0", {"db3:27017": "eight"})
 
 
 def test_a_half_done_upgrade_may_go_on():
