@@ -42,7 +42,7 @@ options:
     description:
       - With O(binary_version), the exact version some members are to run where it says more than
         O(binary_version), as a dict of member (C(host:port), as in the set's config) to version, for example the
-        patch release of the archive each one installs (C({"db1.example.net:27017": "8.0.4"})). A member in it
+        patch release of the archive each one installs (C(db1.example.net:27017) to C(8.0.4), say). A member in it
         counts as done only when it runs that version; the others as O(binary_version) says. Every version must
         be of O(binary_version)'s release series (RV(upgrade.problems) says which is not).
     type: dict
