@@ -85,6 +85,11 @@ CASES = [
      'replicaset_feature_compatibility_version must be a release series in quotes, such as "8.0"'),
     ("feature compatibility version with a patch", inventory(three(), replicaset_feature_compatibility_version="8.0.4"),
      'got "8.0.4"'),
+    ("an archive of another series than install_mongodb_version",
+     inventory(three(), install_method="archive", install_mongodb_version="8.0",
+               install_archive_src="/nonexistent/mongodb-linux-x86_64-debian12-7.0.14.tgz",
+               install_archive_checksum="sha256:" + "0" * 64),
+     "mongodb-linux-x86_64-debian12-7.0.14 is MongoDB 7.0.14, not a release of install_mongodb_version"),
 ]
 
 
