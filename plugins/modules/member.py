@@ -102,8 +102,8 @@ options:
     type: float
   service_name:
     description:
-      - The systemd service of this mongod. When the member does not answer, its C(ActiveState) is reported as
-        RV(service_state).
+      - The systemd service of this mongod. Its C(MainPID) is reported as RV(service_main_pid), and when the member
+        does not answer, its C(ActiveState) as RV(service_state).
     type: str
 attributes:
   check_mode:
@@ -188,6 +188,13 @@ service_state:
   returned: when RV(state) is C(UNREACHABLE) and O(service_name) is set
   type: str
   sample: failed
+service_main_pid:
+  description:
+    - systemd's C(MainPID) of O(service_name) when the member was asked (0 when it does not run, or systemd cannot
+      tell), so that a later task can tell whether the same mongod process still runs.
+  returned: when O(service_name) is set
+  type: int
+  sample: 4242
 set_name:
   description: The replica set's name, or null when the member has no config.
   returned: always
@@ -307,11 +314,13 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member impo
 )
 
 
-def service_state(module, name):
-    """systemd's ActiveState of the service, or "unknown"."""
-    rc, out, _err = module.run_command(["systemctl", "show", "--property=ActiveState", "--value", name],
+def service_properties(module, name):
+    """systemd's ActiveState and MainPID of the service ({} when systemctl cannot tell)."""
+    rc, out, _err = module.run_command(["systemctl", "show", "--property=ActiveState,MainPID", name],
                                        environ_update={"LC_ALL": "C"})
-    return (out.strip() or "unknown") if rc == 0 else "unknown"
+    if rc != 0:
+        return {}
+    return dict(line.strip().split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def main():
@@ -367,8 +376,12 @@ def main():
         module.fail_json(msg=exc.msg, member=address, code=exc.details.get("code"))
     finally:
         connector.close()
-    if report["state"] == "UNREACHABLE" and params["service_name"]:
-        report["service_state"] = service_state(module, params["service_name"])
+    if params["service_name"]:
+        service = service_properties(module, params["service_name"])
+        main_pid = service.get("MainPID", "")
+        report["service_main_pid"] = int(main_pid) if main_pid.isdigit() else 0
+        if report["state"] == "UNREACHABLE":
+            report["service_state"] = service.get("ActiveState") or "unknown"
     result = dict(json_safe(report), changed=stepped or resized or rotated, stepped_down=stepped,
                   oplog_resized=resized, certificates_rotated=rotated)
     if oplog_asked:

@@ -67,6 +67,8 @@ def test_a_member_that_does_not_answer_is_reported(run_playbook):
     result = run_playbook([task]).results[0]
     assert result["state"] == "UNREACHABLE" and result["login"] is None
     assert result["error"] and result["service_state"]
+    # No such service runs: no process to compare a later read with.
+    assert result["service_main_pid"] == 0
 
 
 def test_step_down_four_ways(mongosim_cluster, run_playbook):
