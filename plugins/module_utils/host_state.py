@@ -16,10 +16,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import glob
 import grp
 import hashlib
 import os
 import pwd
+import re
 import stat
 
 CHUNK = 1024 * 1024
@@ -130,11 +132,47 @@ def read_secret(path):
         return handle.read().decode("utf-8", "replace")
 
 
+def _distribution_name(name):
+    """A distribution's name as its installed .dist-info directory spells it (PEP 503, then PEP 427's escape)."""
+    return re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+
+
+def _metadata_version(path):
+    """The Version header of an installed distribution's METADATA file, or None."""
+    try:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not line:
+                    return None
+                if line.lower().startswith("version:"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        return None
+    return None
+
+
+def python_environment(root, names):
+    """What a Python virtual environment at ``root`` has: whether its ``bin/python`` runs (exists once links
+    are followed, and is executable) and the installed version of each distribution of ``names`` (None when
+    not installed), read from the .dist-info METADATA that pip writes, without starting Python."""
+    python = os.path.join(root, "bin", "python")
+    wanted = dict((_distribution_name(name), name) for name in names)
+    versions = dict((name, None) for name in names)
+    for info in sorted(glob.glob(os.path.join(glob.escape(root), "lib", "python*", "site-packages", "*.dist-info"))):
+        stem = os.path.basename(info)[:-len(".dist-info")]
+        name = _distribution_name(stem.rsplit("-", 1)[0]) if "-" in stem else None
+        if name in wanted and versions[wanted[name]] is None:
+            versions[wanted[name]] = _metadata_version(os.path.join(info, "METADATA"))
+    return {"python": os.path.isfile(python) and os.access(python, os.X_OK), "versions": versions}
+
+
 def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=None, differing_secrets=False,
-              ctime_paths=(), read_paths=()):
+              ctime_paths=(), read_paths=(), python_packages=None):
     """The paths, users and groups; with ``differing_secrets``, also the content of each secret file that is
     not what ``secret_checksums`` expects (``secrets``: the caller must keep it out of the output); the change
-    times of ``ctime_paths`` and the contents of the small files ``read_paths``."""
+    times of ``ctime_paths``, the contents of the small files ``read_paths`` and, for each virtual environment
+    of ``python_packages`` (its directory to distribution names), what python_environment reports."""
     found = dict((path, path_state(path, checksum)) for path in paths)
     secrets = {}
     for path, expected in (secret_checksums or {}).items():
@@ -147,6 +185,8 @@ def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=Non
         "groups": dict((name, group_state(name)) for name in groups),
         "ctimes": dict((path, change_time(path)) for path in ctime_paths),
         "contents": dict((path, read_text(path)) for path in read_paths),
+        "python_packages": dict((root, python_environment(root, names))
+                                for root, names in (python_packages or {}).items()),
     }
     if differing_secrets:
         result["secrets"] = secrets

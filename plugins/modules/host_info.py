@@ -64,6 +64,13 @@ options:
     type: list
     elements: path
     default: []
+  python_packages:
+    description:
+      - Python virtual environments (their directory) to the names of distributions to look for there. For each,
+        RV(python_packages) tells whether its C(bin/python) runs and the version of each distribution installed,
+        read from the C(.dist-info) metadata pip writes, without starting that Python.
+    type: dict
+    default: {}
   differing_secrets:
     description:
       - Also return the content of each file of O(secret_checksums) whose digest is not the expected one (a keyFile
@@ -136,6 +143,13 @@ ctimes:
   returned: always
   type: dict
   sample: {/etc/mongod.conf: 1796150000, /etc/none: null}
+python_packages:
+  description:
+    - Directory of each environment of O(python_packages) to C(python) (whether its C(bin/python) exists, links
+      followed, and is executable) and C(versions) (each distribution asked for to its installed version, or null).
+  returned: always
+  type: dict
+  sample: {/opt/quorum-mongodb/venv: {python: true, versions: {pymongo: 4.20.0}}}
 contents:
   description: Path of O(read_paths) to its content as text, or null when it does not exist.
   returned: always
@@ -159,6 +173,7 @@ def main():
             ctime_paths=dict(type="list", elements="path", default=[]),
             read_paths=dict(type="list", elements="path", default=[]),
             differing_secrets=dict(type="bool", default=False),
+            python_packages=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
@@ -166,7 +181,8 @@ def main():
     try:
         result = read_host(params["paths"], params["users"], params["groups"], params["checksum"],
                            params["secret_checksums"], differing_secrets=params["differing_secrets"],
-                           ctime_paths=params["ctime_paths"], read_paths=params["read_paths"])
+                           ctime_paths=params["ctime_paths"], read_paths=params["read_paths"],
+                           python_packages=params["python_packages"])
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
     except ValueError as exc:

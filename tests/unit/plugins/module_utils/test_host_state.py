@@ -147,3 +147,36 @@ def test_a_differing_secret_is_read_only_when_asked_and_only_when_it_differs(tre
     assert hs.read_host(secret_checksums={path: right}, differing_secrets=True)["secrets"] == {}
     missing = str(tree / "none")
     assert hs.read_host(secret_checksums={missing: right}, differing_secrets=True)["secrets"] == {}
+
+
+def make_venv(root, python_target=None, distributions=()):
+    """A virtual environment's layout as venv and pip leave it: bin/python (a link to the interpreter) and a
+    .dist-info directory with METADATA per installed distribution."""
+    (root / "bin").mkdir(parents=True)
+    interpreter = root / "interpreter"
+    interpreter.write_text("#!/bin/sh\n")
+    os.chmod(interpreter, 0o755)
+    os.symlink(str(python_target or interpreter), str(root / "bin" / "python"))
+    site = root / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    for directory, version in distributions:
+        (site / directory).mkdir()
+        (site / directory / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: x\nVersion: %s\nSummary: s\n\nVersion: 0.0 in the description\n" % version)
+    return root
+
+
+def test_a_python_environment_is_read_without_starting_its_python(tmp_path):
+    venv = make_venv(tmp_path / "venv", distributions=[("pymongo-4.20.0.dist-info", "4.20.0"),
+                                                       ("dns_python-2.6.1.dist-info", "2.6.1")])
+    found = hs.read_host(python_packages={str(venv): ["pymongo", "dns.python", "cryptography"]})
+    assert found["python_packages"] == {str(venv): {
+        "python": True, "versions": {"pymongo": "4.20.0", "dns.python": "2.6.1", "cryptography": None}}}
+
+
+def test_an_environment_whose_python_is_gone_or_missing_does_not_run(tmp_path):
+    broken = make_venv(tmp_path / "broken", python_target=tmp_path / "python3.9-removed",
+                       distributions=[("pymongo-4.20.0.dist-info", "4.20.0")])
+    found = hs.read_host(python_packages={str(broken): ["pymongo"], str(tmp_path / "none"): ["pymongo"]})
+    assert found["python_packages"][str(broken)]["python"] is False
+    assert found["python_packages"][str(tmp_path / "none")] == {"python": False, "versions": {"pymongo": None}}
