@@ -186,3 +186,17 @@ def test_tls_files_that_do_not_fit_stop_in_preflight(tmp_path):
     assert "db1: " not in output.split("Check that the TLS files belong together", 1)[1].split("TASK [", 1)[0]
     assert "PLAY [Install and run mongod" not in output
     assert "PRIVATE KEY" not in output
+
+
+def test_the_roles_check_for_themselves_when_tags_leave_the_checks_play_out(tmp_path):
+    # The roles' play skips the install and mongod roles' checks only for the hosts the first play checked in
+    # this run. Under --tags mongod_configure that play runs nothing, so the mongod role checks on its own, in
+    # the roles' play, and stops there.
+    bad = inventory(three(db2={"mongod_oplog_size_mb": 512}))
+    proc, output = run_site(tmp_path, bad, "--tags", "mongod_configure", "--check")
+    assert proc.returncode != 0, output
+    assert "db2: mongod_oplog_size_mb is 512" in output, output
+    ran = roles_play_tasks(output)
+    assert any("quorum.mongodb.mongod : Check" in line for line in ran), output
+    assert not any("Write mongod.conf" in line for line in ran), output
+    assert PASSWORD not in output and KEY not in output
