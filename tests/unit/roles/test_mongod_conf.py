@@ -51,7 +51,8 @@ def environment():
 # Role variables that need a lookup on the controller or a task's result (or Ansible-only filters), and play no
 # part in mongod.conf.
 NOT_RENDERED = {"_mongod_keyfile_text", "_mongod_keyfile_target_text", "_mongod_lag_with_credentials",
-                "_mongod_watched_paths", "_mongod_tls_installed_paths", "_mongod_auth_stage_read"}
+                "_mongod_watched_paths", "_mongod_tls_installed_paths", "_mongod_auth_stage_read",
+                "_mongod_version_named"}
 
 
 def resolve(env, values, context):
