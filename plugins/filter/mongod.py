@@ -421,6 +421,98 @@ def mongod_tls_problems(files, member, names=(), password=None, now=None):
     return problems
 
 
+def _load_certificates(blocks):
+    """The certificates of PEM blocks that parse (the others are mongod_tls_problems' to report)."""
+    found = []
+    for block in blocks or []:
+        try:
+            found.append(x509.load_pem_x509_certificate(block.encode("ascii")))
+        except ValueError:
+            continue
+    return found
+
+
+def _issued_by_one_of(cert, cas):
+    for ca in cas:
+        if ca.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+            return True
+        except Exception:  # noqa: BLE001 - any failure (bad signature, other key type) means not this CA
+            continue
+    return False
+
+
+def _tls_side(files):
+    """(server certificate, client certificate, CA certificates) of one member's TLS files, each file a list of
+    PEM blocks; None when the member has no certificate (it runs without TLS files, or gets none)."""
+    server = _load_certificates(files.get("certificate_key"))
+    if not server:
+        return None
+    cluster = _load_certificates(files.get("cluster"))
+    return server[0], (cluster or server)[0], _load_certificates(files.get("ca"))
+
+
+def _pem_blocks(path):
+    with open(path, "r", encoding="ascii", errors="replace") as handle:
+        return _PEM_CERT.findall(handle.read())
+
+
+def mongod_tls_rotation_problems(members):
+    """Why the TLS files this run installs cannot be rotated in, one member at a time; [] when they can.
+
+    ``members``: one dict per member of the set: ``member`` (its name), ``running`` (the certificates of the
+    files on the host now, host_info's RV certificates: ``certificate_key``, ``ca`` and ``cluster``, each a list
+    of PEM blocks, or null) and ``new`` (the controller's files this run installs, the same keys as paths; a
+    key left out or empty keeps the running file).
+
+    The members take their new files one after the other (rotate_certificates.yml), so for a while some run the
+    new files and others the old. Members keep reaching each other only if, in every mix, the certificate each
+    presents (the server certificate, and as a client its cluster file's, else the same) is issued by a CA of
+    the file the other runs with. A new CA and certificates issued by it in one run break that: the members
+    not yet rotated refuse the rotated ones (tests/mongosim/SEMANTICS.md section 9.5). Members without
+    certificates now (a new set, TLS not yet on) are not constrained.
+    """
+    if x509 is None:
+        raise AnsibleFilterError("mongod_tls_rotation_problems needs the cryptography package on the controller")
+    sides = []
+    for m in members:
+        running = m.get("running") or {}
+        new = dict(running)
+        for kind, path in (m.get("new") or {}).items():
+            if path:
+                new[kind] = _pem_blocks(path)
+        old_side, new_side = _tls_side(running), _tls_side(new)
+        if old_side is None:
+            continue
+        states = [("current", old_side)]
+        if new_side is not None and new_side != old_side:
+            states.append(("new", new_side))
+        sides.append((m["member"], states))
+    problems = []
+    for name, states in sides:
+        for other, other_states in sides:
+            if other == name:
+                continue
+            for label, (server, client, _cas) in states:
+                for other_label, (_s, _c, other_cas) in other_states:
+                    if label == other_label == "current":
+                        continue
+                    for role, cert in (("certificate", server), ("client certificate", client)):
+                        if not _issued_by_one_of(cert, other_cas):
+                            problems.append(
+                                "%s's %s %s is issued by %s, which %s's %s CA file does not hold"
+                                % (name, label, role, cert.issuer.rfc4514_string(), other, other_label))
+    problems = sorted(set(problems))
+    if problems:
+        problems.append(
+            "the members take their new TLS files one at a time, so for a while each must accept the others' old "
+            "and new certificates. Change the CA in stages, one run each: first mongod_tls_ca_file_src holding the "
+            "old and the new CA on every member, then the certificates issued by the new CA, then the new CA alone")
+    return problems
+
+
 class FilterModule:
     """mongod.conf and keyFile filters for the quorum.mongodb roles."""
 
@@ -428,6 +520,7 @@ class FilterModule:
         return {
             "mongod_conf": mongod_conf,
             "mongod_conf_restart_digest": mongod_conf_restart_digest,
+            "mongod_tls_rotation_problems": mongod_tls_rotation_problems,
             "mongod_conf_problems": mongod_conf_problems,
             "mongod_keyfile_problems": mongod_keyfile_problems,
             "mongod_keyfile_keys": mongod_keyfile_keys,

@@ -127,6 +127,23 @@ def read_text(path):
     return data.decode("utf-8", "replace")
 
 
+MAX_PEM = 4 * 1024 * 1024
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+
+
+def read_certificates(path):
+    """The PEM certificate blocks of a file (a CA bundle, or a certificate with its private key), in order, or
+    None if there is no such file. Nothing else of the file is returned: a private key in it stays on the host."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PEM + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > MAX_PEM:
+        raise ValueError("%s is larger than %d bytes" % (path, MAX_PEM))
+    return _PEM_CERTIFICATE.findall(data.decode("ascii", "replace"))
+
+
 def read_secret(path):
     with open(path, "rb") as handle:
         return handle.read().decode("utf-8", "replace")
@@ -168,11 +185,12 @@ def python_environment(root, names):
 
 
 def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=None, differing_secrets=False,
-              ctime_paths=(), read_paths=(), python_packages=None):
+              ctime_paths=(), read_paths=(), python_packages=None, certificate_paths=()):
     """The paths, users and groups; with ``differing_secrets``, also the content of each secret file that is
     not what ``secret_checksums`` expects (``secrets``: the caller must keep it out of the output); the change
     times of ``ctime_paths``, the contents of the small files ``read_paths`` and, for each virtual environment
-    of ``python_packages`` (its directory to distribution names), what python_environment reports."""
+    of ``python_packages`` (its directory to distribution names), what python_environment reports; the
+    certificates (never the keys) of the PEM files ``certificate_paths``."""
     found = dict((path, path_state(path, checksum)) for path in paths)
     secrets = {}
     for path, expected in (secret_checksums or {}).items():
@@ -187,6 +205,7 @@ def read_host(paths=(), users=(), groups=(), checksum=True, secret_checksums=Non
         "contents": dict((path, read_text(path)) for path in read_paths),
         "python_packages": dict((root, python_environment(root, names))
                                 for root, names in (python_packages or {}).items()),
+        "certificates": dict((path, read_certificates(path)) for path in certificate_paths),
     }
     if differing_secrets:
         result["secrets"] = secrets

@@ -71,6 +71,13 @@ options:
         read from the C(.dist-info) metadata pip writes, without starting that Python.
     type: dict
     default: {}
+  certificate_paths:
+    description:
+      - PEM files (a CA file, a certificate with its private key) whose certificates to return (RV(certificates)).
+        Only the C(CERTIFICATE) blocks are returned, never a private key; 4 MiB at most.
+    type: list
+    elements: path
+    default: []
   differing_secrets:
     description:
       - Also return the content of each file of O(secret_checksums) whose digest is not the expected one (a keyFile
@@ -150,6 +157,13 @@ python_packages:
   returned: always
   type: dict
   sample: {/opt/quorum-mongodb/venv: {python: true, versions: {pymongo: 4.20.0}}}
+certificates:
+  description:
+    - Path of O(certificate_paths) to the list of its PEM certificate blocks, in the file's order (the first is
+      a member's own certificate), or null when it does not exist.
+  returned: always
+  type: dict
+  sample: {/etc/mongodb/tls/ca.pem: ["-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----"]}
 contents:
   description: Path of O(read_paths) to its content as text, or null when it does not exist.
   returned: always
@@ -174,6 +188,7 @@ def main():
             read_paths=dict(type="list", elements="path", default=[]),
             differing_secrets=dict(type="bool", default=False),
             python_packages=dict(type="dict", default={}),
+            certificate_paths=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -182,7 +197,8 @@ def main():
         result = read_host(params["paths"], params["users"], params["groups"], params["checksum"],
                            params["secret_checksums"], differing_secrets=params["differing_secrets"],
                            ctime_paths=params["ctime_paths"], read_paths=params["read_paths"],
-                           python_packages=params["python_packages"])
+                           python_packages=params["python_packages"],
+                           certificate_paths=params["certificate_paths"])
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (exc.filename, exc.strerror))
     except ValueError as exc:

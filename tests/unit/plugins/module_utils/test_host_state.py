@@ -180,3 +180,18 @@ def test_an_environment_whose_python_is_gone_or_missing_does_not_run(tmp_path):
     found = hs.read_host(python_packages={str(broken): ["pymongo"], str(tmp_path / "none"): ["pymongo"]})
     assert found["python_packages"][str(broken)]["python"] is False
     assert found["python_packages"][str(tmp_path / "none")] == {"python": False, "versions": {"pymongo": None}}
+
+
+CERT_A = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\nBBBB==\n-----END CERTIFICATE-----"
+CERT_B = "-----BEGIN CERTIFICATE-----\nMIICCCCC\n-----END CERTIFICATE-----"
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE KEY-----"
+
+
+def test_only_the_certificates_of_a_pem_file_are_returned(tmp_path):
+    (tmp_path / "member.pem").write_text("%s\n%s\n%s\n" % (CERT_A, KEY, CERT_B))
+    (tmp_path / "ca.pem").write_text("subject=CN=ca\n%s\n" % CERT_B)
+    found = hs.read_host(certificate_paths=[str(tmp_path / "member.pem"), str(tmp_path / "ca.pem"),
+                                            str(tmp_path / "none.pem")])["certificates"]
+    assert found == {str(tmp_path / "member.pem"): [CERT_A, CERT_B], str(tmp_path / "ca.pem"): [CERT_B],
+                     str(tmp_path / "none.pem"): None}
+    assert "secret" not in repr(found)
