@@ -115,16 +115,22 @@ def change_time(path):
         return None
 
 
-def read_text(path):
-    """The content of a small text file, or None if there is no such file."""
+def _read_bounded(path, limit):
+    """A file's bytes, at most ``limit`` of them (ValueError beyond), or None if there is no such file."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_READ + 1)
+            data = handle.read(limit + 1)
     except FileNotFoundError:
         return None
-    if len(data) > MAX_READ:
-        raise ValueError("%s is larger than %d bytes" % (path, MAX_READ))
-    return data.decode("utf-8", "replace")
+    if len(data) > limit:
+        raise ValueError("%s is larger than %d bytes" % (path, limit))
+    return data
+
+
+def read_text(path):
+    """The content of a small text file, or None if there is no such file."""
+    data = _read_bounded(path, MAX_READ)
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 MAX_PEM = 4 * 1024 * 1024
@@ -134,14 +140,8 @@ _PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?---
 def read_certificates(path):
     """The PEM certificate blocks of a file (a CA bundle, or a certificate with its private key), in order, or
     None if there is no such file. Nothing else of the file is returned: a private key in it stays on the host."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_PEM + 1)
-    except FileNotFoundError:
-        return None
-    if len(data) > MAX_PEM:
-        raise ValueError("%s is larger than %d bytes" % (path, MAX_PEM))
-    return _PEM_CERTIFICATE.findall(data.decode("ascii", "replace"))
+    data = _read_bounded(path, MAX_PEM)
+    return None if data is None else _PEM_CERTIFICATE.findall(data.decode("ascii", "replace"))
 
 
 def read_secret(path):
