@@ -400,16 +400,7 @@ def mongod_tls_problems(files, member, names=(), password=None, now=None):
         if not start <= now <= end:
             say(kind, "holds a certificate valid from %s to %s, not now (%s)"
                 % (start.isoformat(), end.isoformat(), now.replace(microsecond=0).isoformat()))
-        issuers = [ca for ca in cas if ca.subject == cert.issuer]
-        verified = False
-        for ca in issuers:
-            try:
-                cert.verify_directly_issued_by(ca)
-                verified = True
-                break
-            except Exception:  # noqa: BLE001 - any failure (bad signature, other key type) means not this CA
-                continue
-        if cas and not verified:
+        if cas and not _issued_by_one_of(cert, cas):
             say(kind, "holds a certificate issued by %s, which no CA of mongod_tls_ca_file_src (%s) signed"
                 % (cert.issuer.rfc4514_string(), files.get("ca")))
         if kind == "certificate_key":
