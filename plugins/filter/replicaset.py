@@ -19,6 +19,8 @@ options. These filters read those variables from ``hostvars`` so that
   member with the highest priority;
 * ``replicaset_restart_order`` orders hosts for a rolling restart: every member
   that is not primary first, the primary last;
+* ``replicaset_roles_match`` tells whether the roles a login holds are exactly
+  the roles declared for that user (the admin left alone on a re-run);
 * ``replicaset_status_table`` turns quorum.mongodb.replicaset_info's result into
   the member table that playbooks/status.yml prints.
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.validation import check_type_bool, check_type_dict, check_type_float, check_type_int
 
+from ansible_collections.quorum.mongodb.plugins.module_utils.user_plan import UserPlanError, roles_match
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config import (
     can_become_primary,
     check_declaration,
@@ -347,6 +350,14 @@ def _tag_summary(values):
     return ", ".join("%s=%s" % (value, _tag_cell(values[value])) for value in sorted(values))
 
 
+def replicaset_roles_match(granted, declared, database="admin"):
+    """Whether the roles ``granted`` to a login are exactly the ``declared`` ones (user_plan.roles_match)."""
+    try:
+        return roles_match(granted, declared, database)
+    except UserPlanError as exc:
+        raise AnsibleFilterError("replicaset_roles_match: %s" % exc) from exc
+
+
 class FilterModule:
     """Replica-set member filters for the quorum.mongodb roles."""
 
@@ -359,4 +370,5 @@ class FilterModule:
             "replicaset_restart_order": replicaset_restart_order,
             "replicaset_preferred_host": replicaset_preferred_host,
             "replicaset_status_table": replicaset_status_table,
+            "replicaset_roles_match": replicaset_roles_match,
         }

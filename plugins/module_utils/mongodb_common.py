@@ -331,6 +331,8 @@ def decide_login(connector, address, params, hello):
     - ``mode``: one of LOGIN_MODES. Credentials that authenticate win; otherwise what works without them.
     - ``credentials_failed``: login_user was given and did not authenticate (AuthenticationFailed, 18).
     - ``user_exists``: whether the member knows login_user (hello's saslSupportedMechs); None without one.
+    - ``roles``: with ``credentials``, the roles granted to login_user as ``connectionStatus`` reports them
+      (``authInfo.authenticatedUserRoles``, ``{"role", "db"}`` dicts sorted by db, then role); None otherwise.
     - ``msg``: a sentence for users, naming the member and the user (never the password).
 
     A server error other than AuthenticationFailed, or no answer, raises MongoModuleError.
@@ -342,9 +344,9 @@ def decide_login(connector, address, params, hello):
     failure = None
     if user:
         try:
-            connector.command(address, {"connectionStatus": 1}, "authenticating as %s" % who)
+            status = connector.command(address, {"connectionStatus": 1}, "authenticating as %s" % who)
             return dict(mode=LOGIN_CREDENTIALS, credentials_failed=False, user_exists=True,
-                        msg="%s logs in on %s" % (who, address))
+                        roles=_granted_roles(status), msg="%s logs in on %s" % (who, address))
         except MongoModuleError as exc:
             if exc.details.get("code") != ErrorCode.AuthenticationFailed:
                 raise
@@ -362,4 +364,10 @@ def decide_login(connector, address, params, hello):
         msg = "users exist on %s and no credentials were given" % address
     if failure and mode != LOGIN_REFUSED:
         msg += " (%s)" % failure
-    return dict(mode=mode, credentials_failed=failure is not None, user_exists=user_exists, msg=msg)
+    return dict(mode=mode, credentials_failed=failure is not None, user_exists=user_exists, roles=None, msg=msg)
+
+
+def _granted_roles(status):
+    """The roles in a ``connectionStatus`` reply, as ``{"role", "db"}`` dicts sorted by db, then role."""
+    roles = ((status or {}).get("authInfo") or {}).get("authenticatedUserRoles") or []
+    return [{"role": r["role"], "db": r["db"]} for r in sorted(roles, key=lambda r: (r["db"], r["role"]))]

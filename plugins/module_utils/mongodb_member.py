@@ -92,10 +92,12 @@ def ask(connector, address, params, check_login=True):
         report["error"] = error
     report["login"] = None
     report["login_msg"] = None
+    report["login_roles"] = None
     if reply is not None and check_login:
         decision = decide_login(connector, address, params, reply)
         report["login"] = decision["mode"]
         report["login_msg"] = decision["msg"]
+        report["login_roles"] = decision["roles"]
     report["can_step_down"] = step_down_blocker(report) is None if report["login"] else None
     return report
 

@@ -56,6 +56,17 @@ def server_roles(user_doc):
     return [{"role": r["role"], "db": r["db"]} for r in sorted(roles, key=lambda r: (r["db"], r["role"]))]
 
 
+def roles_match(granted, declared, database):
+    """Whether ``granted`` (roles as ``connectionStatus`` or ``usersInfo`` give them) are exactly ``declared``.
+
+    ``declared`` is a user's roles as a task declares them (names or ``{role, db}`` dicts, for normalize_roles;
+    names are on ``database``). ``granted`` None (not known) never matches.
+    """
+    if granted is None:
+        return False
+    return server_roles({"roles": granted}) == normalize_roles(declared, database)
+
+
 def _verb(check_mode, done, planned):
     return planned if check_mode else done
 

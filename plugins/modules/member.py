@@ -243,6 +243,15 @@ login_msg:
   description: The login decision in a sentence, naming the member and the user (never the password).
   returned: always
   type: str
+login_roles:
+  description:
+    - When RV(login) is C(credentials), the roles granted to O(login_user), as the member's C(connectionStatus)
+      reports them (C(authInfo.authenticatedUserRoles)), sorted by database, then role. null otherwise.
+    - The replicaset role compares them with the admin's declared roles to leave the admin alone on a re-run.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{role: root, db: admin}]
 lag_secs:
   description:
     - The primary's C(optimeDate) minus the member's own, in seconds, as the member sees them (never below 0; 0 on

@@ -45,8 +45,11 @@ def test_state_and_the_four_logins(mongosim_cluster, run_playbook):
     assert run.result("no credentials")["login"] == "refused"
     wrong = run.result("wrong password")
     assert wrong["login"] == "refused" and "its password is wrong" in wrong["login_msg"]
+    assert wrong["login_roles"] is None
     admin = run.result("the admin")
     assert admin["login"] == "credentials" and admin["can_step_down"] is True
+    # The roles the member grants the login (connectionStatus), for the replicaset role's comparison.
+    assert admin["login_roles"] == [{"role": "root", "db": "admin"}]
 
 
 def test_no_authorization(mongosim_cluster, run_playbook):

@@ -127,8 +127,11 @@ def test_scram_mechanisms(make_cluster, keyfile, mechanism):
     wait_for(lambda: direct(host).admin.command("hello")["isWritablePrimary"], what="self-election")
     direct(host).admin.command("createUser", "u", pwd="p\u00e4ss word", roles=["root"])
     client = direct(host, username="u", password="p\u00e4ss word", authMechanism=mechanism)
-    assert client.admin.command("connectionStatus")["authInfo"]["authenticatedUsers"] == [{"user": "u",
-                                                                                          "db": "admin"}]
+    info = client.admin.command("connectionStatus")["authInfo"]
+    assert info["authenticatedUsers"] == [{"user": "u", "db": "admin"}]
+    assert info["authenticatedUserRoles"] == [{"role": "root", "db": "admin"}]
+    anonymous = direct(host).admin.command("connectionStatus")["authInfo"]
+    assert anonymous == {"authenticatedUsers": [], "authenticatedUserRoles": []}
     code, msg = error_of(lambda: direct(host, username="u", password="wrong",
                                         authMechanism=mechanism).admin.command("ping"))
     assert (code, msg) == (18, "Authentication failed.")

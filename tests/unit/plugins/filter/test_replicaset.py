@@ -281,6 +281,7 @@ def test_filter_module_exports_every_filter(replicaset_filters):
     exported = replicaset_filters.FilterModule().filters()
     assert set(exported) == {"replicaset_members", "replicaset_member_addresses", "replicaset_member_problems",
                              "replicaset_restart_order", "replicaset_preferred_host", "replicaset_status_table",
+                             "replicaset_roles_match",
                              "replicaset_declaration"}
 
 
@@ -358,3 +359,22 @@ def test_a_second_arbiter_is_refused_unless_allowed(replicaset_filters):
     check = replicaset_filters.replicaset_member_problems
     allowed = check(hostvars, hosts, group="mongodb_replicaset", allow_multiple_arbiters=True)
     assert not any("arbiters" in problem for problem in allowed), allowed
+
+
+def test_roles_match_only_exactly_the_declared_roles(replicaset_filters):
+    match = replicaset_filters.replicaset_roles_match
+    root = [{"role": "root", "db": "admin"}]
+    assert match(root, ["root"], "admin")
+    assert match(root, [{"role": "root"}], "admin")
+    assert match(root, [{"role": "root", "db": "admin"}])
+    # Order does not matter; a role missing, extra or on another database does.
+    two = [{"role": "readWrite", "db": "app"}, {"role": "root", "db": "admin"}]
+    assert match(list(reversed(two)), ["root", {"role": "readWrite", "db": "app"}], "admin")
+    assert not match(root, ["root", {"role": "readWrite", "db": "app"}], "admin")
+    assert not match(two, ["root"], "admin")
+    assert not match(root, ["root"], "ops")
+    # Not known (no login with credentials) never matches, not even no roles.
+    assert not match(None, [], "admin")
+    assert match([], [], "admin")
+    with pytest.raises(AnsibleFilterError, match="replicaset_roles_match: roles"):
+        match(root, "root", "admin")

@@ -151,6 +151,23 @@ def test_good_credentials_need_one_command():
     assert member.calls == [("connectionStatus", True)]
 
 
+def test_credentials_that_log_in_report_the_roles_connection_status_gives():
+    class Granted(FakeMember):
+        def command(self, address, command, what, with_credentials=True, database="admin"):
+            reply = super().command(address, command, what, with_credentials, database)
+            if next(iter(command)) == "connectionStatus":
+                reply["authInfo"] = {"authenticatedUsers": [{"user": "admin", "db": "admin"}],
+                                     "authenticatedUserRoles": [{"role": "root", "db": "admin"},
+                                                                {"role": "read", "db": "app"}]}
+            return reply
+    granted = decide(Granted(params("admin", SECRET), users={("admin", "admin"): SECRET}))
+    assert granted["mode"] == "credentials"
+    # Sorted by database, then role (as usersInfo's roles are compared).
+    assert granted["roles"] == [{"role": "root", "db": "admin"}, {"role": "read", "db": "app"}]
+    refused = decide(Granted(params("admin", "wrong"), users={("admin", "admin"): SECRET}))
+    assert refused["roles"] is None
+
+
 def test_a_silent_member_is_an_error_not_a_mode():
     class Silent(FakeMember):
         def command(self, address, command, what, with_credentials=True, database="admin"):
