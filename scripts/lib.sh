@@ -16,3 +16,16 @@ export PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH="$QUORUM_ROOT/tests${PYTHONPATH:+:$PYTHONPATH}"
 
 log() { printf '\n== %s\n' "$*"; }
+
+# pytest_workers: the number of pytest-xdist workers a suite runs on, from QUORUM_TEST_WORKERS (2 by default, one
+# per core of our machines; 0 runs it in one process, as -s or a debugger wants). Each test makes its own members
+# on its own ports and files, so the workers share nothing; each worker is the other's load, which the suites must
+# hold (tests/README.md "Under load").
+pytest_workers() {
+  local workers=${QUORUM_TEST_WORKERS:-2}
+  if [[ ! $workers =~ ^[0-9]+$ ]]; then
+    echo "QUORUM_TEST_WORKERS must be a whole number of workers (0 for one process), got '$workers'" >&2
+    return 2
+  fi
+  echo "$workers"
+}
