@@ -16,6 +16,7 @@ __metaclass__ = type
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.quorum.mongodb.plugins.module_utils.user_plan import server_roles
 
 try:
     import pymongo
@@ -368,6 +369,5 @@ def decide_login(connector, address, params, hello):
 
 
 def _granted_roles(status):
-    """The roles in a ``connectionStatus`` reply, as ``{"role", "db"}`` dicts sorted by db, then role."""
-    roles = ((status or {}).get("authInfo") or {}).get("authenticatedUserRoles") or []
-    return [{"role": r["role"], "db": r["db"]} for r in sorted(roles, key=lambda r: (r["db"], r["role"]))]
+    """The roles in a ``connectionStatus`` reply, in user_plan's normal form (sorted by db, then role)."""
+    return server_roles({"roles": ((status or {}).get("authInfo") or {}).get("authenticatedUserRoles")})
