@@ -19,12 +19,10 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_config i
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_status import STATE_NAMES
 from ansible_collections.quorum.mongodb.plugins.module_utils.replicaset_versions import (
     VersionError,
-    binary_preflight,
     describe_fcv,
     fcv_decision,
     fcv_state,
-    rolling_order,
-    target_problems,
+    upgrade_decision,
 )
 
 
@@ -78,17 +76,17 @@ def upgrade_report(connector, status, config, target, allow_downgrade=False, wit
             if m["host"] == primary:
                 m["fcv"] = fcv
     try:
-        problems = target_problems(target, member_targets) + binary_preflight(members, target, allow_downgrade)
-        order = rolling_order(members, target, member_targets)
+        decision = upgrade_decision(members, target, member_targets, allow_downgrade)
     except VersionError as exc:
-        problems, order = [str(exc)], []
+        decision = {"problems": [str(exc)], "order": [], "deferred": []}
     return {
         "target": target,
         "feature_compatibility_version": fcv,
         "versions": [{"host": m["host"], "version": m["version"], "state": m["state"], "arbiter": m["arbiter"]}
                      for m in members],
-        "problems": problems,
-        "order": order,
+        "problems": decision["problems"],
+        "order": decision["order"],
+        "deferred": decision["deferred"],
     }
 
 

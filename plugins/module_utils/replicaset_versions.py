@@ -237,6 +237,24 @@ def rolling_order(members, target, member_targets=None):
     return [m["host"] for m in others + primary]
 
 
+def upgrade_decision(members, target, member_targets=None, allow_downgrade=False):
+    """Whether and in what order the binaries move to ``target``: a dict of problems, order and deferred.
+
+    The members' health and the FCV's rules guard a binary change, so they are problems only when a member that
+    answers is to change. A member that did not answer has no known version and would count as to do; when
+    such members are the only ones, nothing is replaced now and they come back as ``deferred`` (their binary
+    is checked when they answer again): a set with one member down can still be re-run, or have that member
+    removed, without a refusal about versions. ``target_problems`` (the targets themselves) apply always.
+    """
+    problems = target_problems(target, member_targets)
+    order = rolling_order(members, target, member_targets)
+    silent = set(m["host"] for m in members if m.get("error") or not m.get("version"))
+    if not set(order) - silent:
+        return {"problems": problems, "order": [], "deferred": order}
+    return {"problems": problems + binary_preflight(members, target, allow_downgrade), "order": order,
+            "deferred": []}
+
+
 def fcv_decision(declared, members):
     """What to do about the FCV: {"action": "none"|"set", "command": {...}, "reason": ..., "before": ...}.
 

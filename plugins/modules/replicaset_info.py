@@ -36,7 +36,9 @@ options:
         major release above the feature compatibility version, a downgrade the feature compatibility version does
         not allow or that O(allow_binary_downgrade) does not permit, an unfinished feature compatibility version
         change) and the order to replace them in (members that are not primary first, the primary last, members
-        already on that version left out).
+        already on that version left out). The health and feature compatibility version rules are reasons only
+        when a member that answers is to be replaced; members that did not answer, when no other member is to
+        change, are reported in RV(upgrade.deferred) instead.
     type: str
   member_binary_versions:
     description:
@@ -219,6 +221,13 @@ upgrade:
       returned: success
     order:
       description: The members to replace, in order (host:port); the primary last.
+      type: list
+      elements: str
+      returned: success
+    deferred:
+      description: The members whose version is not known because they did not answer, when every member that
+        answers runs its target already (host:port). Nothing is to be replaced now; they are checked when they
+        answer again.
       type: list
       elements: str
       returned: success

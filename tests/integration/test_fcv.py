@@ -178,3 +178,25 @@ def test_version_check_replaces_a_member_on_another_patch_release_only(mongosim_
     assert order("8.0.5") == [here]
     assert order("8.0.4") == "Every member runs 8.0.4 already."
     assert order("8.0") == "Every member runs 8.0 already."
+
+
+def test_version_check_lets_a_set_with_a_member_down_be_re_run(mongosim_cluster, run_playbook):
+    # A member is down (its VM lost, say) and the operator re-runs site.yml, or removes that member: no binary is
+    # to be replaced, so its health is no reason to refuse. A binary change still is refused while it is down.
+    cluster = mongosim_cluster(3, version="8.0.4")
+    cluster.initiate()
+    dead = [h for h in cluster.hosts[1:] if h != cluster.primary()][0]
+    cluster.kill(int(dead.rsplit(":", 1)[1]))
+    wait_for(lambda: [m for m in cluster.command(cluster.primary(), "replSetGetStatus")["members"]
+                      if m["name"] == dead and m["health"] == 0], what="the primary to see %s down" % dead)
+
+    rerun = run_playbook(version_check(cluster, "8.0"))
+    report = [r for r in rerun.results if "Report the members" in r.get("task", "")][0]["msg"]
+    assert "Every member that answers runs 8.0 already" in report
+    assert "did not answer: %s " % dead in report
+    assert rerun.changed_count == 0
+
+    refused = run_playbook(version_check(cluster, "8.0.5"), expect_failure=True)
+    failed = [r for r in refused.results if r.get("failed")][0]["msg"]
+    assert "%s did not answer" % dead in failed and "No binary was replaced" in failed
+    assert "%s runs an unknown version" % dead in failed

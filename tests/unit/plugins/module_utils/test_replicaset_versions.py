@@ -131,6 +131,37 @@ def test_rolling_order_resumes_where_it_stopped():
     assert rv.rolling_order(done, "8.0") == []
 
 
+def down(members, host):
+    for m in members:
+        if m["host"] == host:
+            m.update(state="UNKNOWN", version=None, fcv=None, error="connection refused")
+    return members
+
+
+def test_a_member_down_does_not_refuse_a_run_that_replaces_no_binary():
+    # Every member that answers runs 8.0 already: nothing is replaced now, so the health rule has nothing to
+    # guard; the member that did not answer is deferred (checked when it answers), not a refusal.
+    members = down(set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4", "db3:27017": "8.0.4"}, fcv="8.0"),
+                   "db3:27017")
+    assert rv.upgrade_decision(members, "8.0") == {"problems": [], "order": [], "deferred": ["db3:27017"]}
+    # Nor a member in another state, or no primary, when every member runs its target.
+    recovering = set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="8.0", primary=None)
+    recovering[1]["state"] = "RECOVERING"
+    assert rv.upgrade_decision(recovering, "8.0") == {"problems": [], "order": [], "deferred": []}
+
+
+def test_a_member_down_still_refuses_a_run_that_replaces_a_binary():
+    members = down(set_of({"db1:27017": "7.0.14", "db2:27017": "7.0.14", "db3:27017": "7.0.14"}), "db3:27017")
+    decision = rv.upgrade_decision(members, "8.0")
+    assert "db3:27017 did not answer: connection refused" in decision["problems"]
+    assert decision["order"] == ["db2:27017", "db3:27017", "db1:27017"] and decision["deferred"] == []
+    # A skip is refused whoever answers, and a target of another series always.
+    assert any("skips a major release" in p for p in rv.upgrade_decision(set_of(
+        {"db1:27017": "6.0.19", "db2:27017": "6.0.19"}, fcv="6.0"), "8.0")["problems"])
+    assert rv.upgrade_decision(down(set_of({"db1:27017": "8.0.4", "db2:27017": "8.0.4"}, fcv="8.0"), "db2:27017"),
+                               "8.0", {"db1:27017": "7.0.14"})["problems"] != []
+
+
 def test_a_patch_upgrade_of_archive_members_goes_by_each_members_own_version():
     # install_mongodb_version stays "8.0"; the archive members' new tarball is 8.0.5, the member that installs
     # the newest 8.0 package from a repository is not pinned. Only the archive members are replaced, the
