@@ -445,9 +445,16 @@ def _tls_side(files):
     return server[0], (cluster or server)[0], _load_certificates(files.get("ca"))
 
 
-def _pem_blocks(path):
-    with open(path, "r", encoding="ascii", errors="replace") as handle:
-        return _PEM_CERT.findall(handle.read())
+def _pem_blocks(path, what):
+    """The certificate blocks of the controller's file ``path`` (``what`` names it in an error)."""
+    try:
+        with open(path, "r", encoding="ascii", errors="replace") as handle:
+            blocks = _PEM_CERT.findall(handle.read())
+    except OSError as exc:
+        raise AnsibleFilterError("%s %s cannot be read: %s" % (what, path, exc.strerror or exc)) from exc
+    if not blocks:
+        raise AnsibleFilterError("%s %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)" % (what, path))
+    return blocks
 
 
 def mongod_tls_rotation_problems(members):
@@ -473,7 +480,7 @@ def mongod_tls_rotation_problems(members):
         new = dict(running)
         for kind, path in (m.get("new") or {}).items():
             if path:
-                new[kind] = _pem_blocks(path)
+                new[kind] = _pem_blocks(path, "%s's new %s file" % (m["member"], kind))
         old_side, new_side = _tls_side(running), _tls_side(new)
         if old_side is None:
             continue

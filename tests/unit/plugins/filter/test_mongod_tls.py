@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from ansible.errors import AnsibleFilterError
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
@@ -223,3 +224,14 @@ def test_a_separate_cluster_certificate_is_checked_as_the_client_one(mongod_filt
     problems = mongod_filters.mongod_tls_rotation_problems(found)
     assert "db1's new client certificate is issued by CN=new CA, which db2's current CA file does not hold" in problems
     assert not any("db1's new certificate " in line for line in problems)
+
+
+def test_a_new_file_that_is_missing_or_holds_no_certificate_is_named(mongod_filters, pki, tmp_path):
+    found = members(pki, "old_ca", "old", new_leaf="renewed")
+    found[1]["new"]["certificate_key"] = str(tmp_path / "absent.pem")
+    with pytest.raises(AnsibleFilterError, match=r"db2's new certificate_key file .*absent.pem cannot be read"):
+        mongod_filters.mongod_tls_rotation_problems(found)
+    (tmp_path / "empty.pem").write_text("not a certificate\n")
+    found[1]["new"]["certificate_key"] = str(tmp_path / "empty.pem")
+    with pytest.raises(AnsibleFilterError, match=r"db2's new certificate_key file .*empty.pem holds no PEM"):
+        mongod_filters.mongod_tls_rotation_problems(found)
