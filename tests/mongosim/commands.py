@@ -599,6 +599,8 @@ async def cmd_get_parameter(ctx):
 # (authenticationMechanisms); db/auth/authorization_manager_impl_parameters.idl
 # (enableLocalhostAuthBypass)].
 STARTUP_ONLY_PARAMETERS = {"authenticationMechanisms", "enableLocalhostAuthBypass"}
+# The tlsMode moves setParameter makes on a running mongod (SEMANTICS.md section 9.4).
+TLS_MODE_RUNTIME_STEPS = {("allowTLS", "preferTLS"), ("preferTLS", "requireTLS")}
 
 
 @command("setParameter", auth=("cluster", "setParameter"), admin_only=True)
@@ -610,9 +612,10 @@ async def cmd_set_parameter(ctx):
         if key == ctx.name or key in GENERIC_FIELDS:
             continue
         if key == "tlsMode":
-            order = ["disabled", "allowTLS", "preferTLS", "requireTLS"]
+            # SEMANTICS.md section 9.4: only allowTLS -> preferTLS and preferTLS -> requireTLS, one step,
+            # never to the mode it runs (src util/net/ssl_parameters.cpp checkTLSModeTransition).
             current = server.opts.tls_mode
-            if value not in order or order.index(value) < order.index(current) or current == "disabled":
+            if (current, value) not in TLS_MODE_RUNTIME_STEPS:
                 raise CommandError(2, "Illegal state transition for tlsMode, attempt to change from %s to %s"
                                    % (current, value))
             out["was"] = current

@@ -212,6 +212,20 @@ def test_tls_mode_upgrade_at_runtime(make_cluster, pki):
         direct(host, serverSelectionTimeoutMS=1500).admin.command("ping")
     code, _errmsg = error_of(lambda: client.admin.command("setParameter", 1, tlsMode="allowTLS"))
     assert code == 2
+    assert client.admin.command("getCmdLineOpts")["parsed"]["net"]["tls"]["mode"] == "allowTLS"
+
+
+@pytest.mark.parametrize("start,asked", [("allowTLS", "requireTLS"), ("allowTLS", "allowTLS"),
+                                         ("preferTLS", "preferTLS"), ("disabled", "allowTLS"),
+                                         ("requireTLS", "preferTLS")])
+def test_tls_mode_moves_only_one_step_up_at_runtime(make_cluster, pki, start, asked):
+    tls = None if start == "disabled" else {"mode": start, "cert": pki["pem"], "ca": pki["ca"]}
+    cluster = make_cluster(1, tls=tls)
+    host = cluster.hosts[0]
+    client = direct(host) if start in ("disabled", "allowTLS") else _tls_client(host, pki)
+    assert error_of(lambda: client.admin.command("setParameter", 1, tlsMode=asked)) == (
+        2, "Illegal state transition for tlsMode, attempt to change from %s to %s" % (start, asked))
+    assert client.admin.command("getParameter", 1, tlsMode=1)["tlsMode"] == start
 
 
 def test_tls_needs_a_certificate(tmp_path):
