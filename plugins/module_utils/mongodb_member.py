@@ -369,3 +369,45 @@ def read_auth_stage(connector, address, report):
                                   with_credentials=report["login"] == LOGIN_CREDENTIALS)
         parsed = reply.get("parsed") or {}
     return auth_stage_of(parsed, report.get("login"))
+
+
+# net.tls.mode in the order a running set goes up, and the two moves a running mongod makes with setParameter
+# (tests/mongosim/SEMANTICS.md section 9.4; mongod's util/net/ssl_parameters.cpp).
+TLS_MODES = ("disabled", "allowTLS", "preferTLS", "requireTLS")
+TLS_MODE_RUNTIME_STEPS = (("allowTLS", "preferTLS"), ("preferTLS", "requireTLS"))
+
+
+def read_tls_mode(connector, address, report):
+    """The tlsMode the member runs now (getParameter: the live mode, not the one it started with), None when it
+    does not answer or the login may not ask (the localhost exception)."""
+    if report["state"] == "UNREACHABLE" or report.get("login") not in _OPLOG_LOGINS:
+        return None
+    reply = connector.command(address, {"getParameter": 1, "tlsMode": 1}, "getParameter",
+                              with_credentials=report["login"] == LOGIN_CREDENTIALS)
+    return reply.get("tlsMode")
+
+
+def raise_tls_mode(connector, address, report, mode, check_mode=False):
+    """Set the member's tlsMode to ``mode`` at run time (setParameter): (changed, before). Nothing when it runs
+    ``mode`` already; otherwise only mongod's two moves, one mode up from allowTLS or preferTLS, and the live
+    mode is read back. A caller raises every member one mode before any member the next: a member in
+    requireTLS refuses the plain connections of one still in allowTLS."""
+    _require_answer_and_login(report, address, "set the tlsMode of",
+                              "setParameter needs a user with hostManager (or root)")
+    before = read_tls_mode(connector, address, report)
+    if before == mode:
+        return False, before
+    if (before, mode) not in TLS_MODE_RUNTIME_STEPS:
+        raise MongoModuleError(
+            "cannot set the tlsMode of %s from %s to %s at run time: mongod moves a running member only from "
+            "allowTLS to preferTLS and from preferTLS to requireTLS; from disabled, or down, it takes a restart "
+            "with net.tls.mode in mongod.conf" % (address, before, mode), member=address)
+    if check_mode:
+        return True, before
+    connector.command(address, {"setParameter": 1, "tlsMode": mode}, "setParameter",
+                      with_credentials=report["login"] == LOGIN_CREDENTIALS)
+    after = read_tls_mode(connector, address, report)
+    if after != mode:
+        raise MongoModuleError("setParameter tlsMode %s on %s succeeded, but the member reads back %s"
+                               % (mode, address, after), member=address)
+    return True, before

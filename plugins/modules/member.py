@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: member
-short_description: One MongoDB member's state, how to log in; step-down, oplog resize, certificate rotation
+short_description: One MongoDB member's state, how to log in; step-down, oplog resize, TLS mode and certificates
 version_added: "0.1.0"
 description:
   - Asks one mongod (O(login_host), usually C(localhost) on the member the task runs on) with C(hello), which needs
@@ -30,6 +30,8 @@ description:
     member, secondaries first and the primary last.
   - With O(rotate_certificates), the member reads its TLS certificate, CA and cluster files again
     (C(rotateCertificates), 5.0+), for new connections, without a restart.
+  - With O(tls_mode), the member's TLS mode is raised at run time (C(setParameter tlsMode)), one mode up from
+    C(allowTLS) or C(preferTLS), without a restart; O(read_tls_mode) only reports it.
 author:
   - quorum.mongodb contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -91,6 +93,23 @@ options:
         stages of authentication turned on in a running set. Decides the login first.
     type: bool
     default: false
+  read_tls_mode:
+    description:
+      - Report the TLS mode the member runs now (RV(tls_mode), from C(getParameter), so a mode set at run time
+        counts). Decides the login first; a login that may not ask (the localhost exception) reports null.
+    type: bool
+    default: false
+  tls_mode:
+    description:
+      - Set the member's C(tlsMode) at run time with C(setParameter), when it runs another mode. mongod makes two
+        moves only - C(allowTLS) to C(preferTLS), C(preferTLS) to C(requireTLS) - and anything else fails the task,
+        naming the member. Raise every member one mode before any member the next one (a member in C(requireTLS)
+        refuses a member in C(allowTLS)); the mongod role does.
+      - Connect the way the member accepts before the change (plain connections are refused only in
+        C(requireTLS)). The login must be C(credentials) of a user with C(hostManager) (or C(root)), or
+        C(no_authorization). The new mode lasts until mongod restarts; write it to C(mongod.conf) too.
+    type: str
+    choices: [disabled, allowTLS, preferTLS, requireTLS]
   max_lag_secs:
     description:
       - Also read the member's replication lag (C(replSetGetStatus)) and report whether it is caught up
@@ -113,7 +132,9 @@ attributes:
       rotation is reported, not sent.
   diff_mode:
     support: full
-    description: A step-down shows the member's state before and after; an oplog resize its size and retention.
+    description: >-
+      A step-down shows the member's state before and after; an oplog resize its size and retention; a TLS mode
+      change the mode before and after.
 notes:
   - C(hello) needs no authentication; the login decision sends C(connectionStatus) (with the credentials, when
     given), then C(usersInfo) and C(replSetGetStatus) without them.
@@ -154,6 +175,12 @@ EXAMPLES = r"""
   quorum.mongodb.member:
     oplog_size_mb: 16384
     oplog_min_retention_hours: 24
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+
+- name: Raise this member's TLS mode to preferTLS at run time (every member, before any goes on to requireTLS)
+  quorum.mongodb.member:
+    tls_mode: preferTLS
     login_user: admin
     login_password: "{{ vault_mongodb_admin_password }}"
 
@@ -292,6 +319,15 @@ certificates_rotated:
   description: Whether C(rotateCertificates) was sent (in check mode, would be).
   returned: always
   type: bool
+tls_mode:
+  description: The TLS mode the member runs after the task (in check mode, would run); null when it was not read.
+  returned: when O(read_tls_mode) or O(tls_mode) is set
+  type: str
+  sample: preferTLS
+tls_mode_changed:
+  description: Whether C(setParameter tlsMode) was sent (in check mode, would be).
+  returned: always
+  type: bool
 auth_stage:
   description:
     - C(none) (no keyFile, nothing enforced), C(transition) (keyFile and C(security.transitionToAuth), authenticated
@@ -315,8 +351,10 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
     ask,
     oplog_option_problems,
+    raise_tls_mode,
     read_auth_stage,
     read_lag,
+    read_tls_mode,
     resize_oplog,
     rotate_certificates,
     step_down,
@@ -345,11 +383,14 @@ def main():
         oplog_min_retention_hours=dict(type="float"),
         rotate_certificates=dict(type="bool", default=False),
         auth_stage=dict(type="bool", default=False),
+        read_tls_mode=dict(type="bool", default=False),
+        tls_mode=dict(type="str", choices=["disabled", "allowTLS", "preferTLS", "requireTLS"]),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_together=CONNECTION_REQUIRED_TOGETHER,
                            mutually_exclusive=[["step_down", "oplog_size_mb"],
                                                ["step_down", "oplog_min_retention_hours"],
-                                               ["step_down", "rotate_certificates"]],
+                                               ["step_down", "rotate_certificates"],
+                                               ["step_down", "tls_mode"]],
                            supports_check_mode=True)
     params = module.params
     ensure_pymongo(module)
@@ -361,12 +402,14 @@ def main():
         problems.append("max_lag_secs is %s: it must be 0 or more" % params["max_lag_secs"])
     if problems:
         module.fail_json(msg="%s: %s" % (address, "; ".join(problems)), member=address)
-    stepped = resized = rotated = False
+    stepped = resized = rotated = tls_raised = False
+    tls_asked = params["read_tls_mode"] or params["tls_mode"] is not None
+    tls_before = None
     oplog_before = oplog_after = None
     try:
         report = ask(connector, address, params,
                      check_login=(params["check_login"] or params["step_down"] or oplog_asked
-                                  or params["rotate_certificates"] or params["auth_stage"]))
+                                  or params["rotate_certificates"] or params["auth_stage"] or tls_asked))
         before = report
         if params["auth_stage"]:
             report["auth_stage"] = read_auth_stage(connector, address, report)
@@ -377,6 +420,12 @@ def main():
             resized, oplog_before, oplog_after = resize_oplog(
                 connector, address, report, params["oplog_size_mb"], params["oplog_min_retention_hours"],
                 check_mode=module.check_mode)
+        if params["tls_mode"] is not None:
+            tls_raised, tls_before = raise_tls_mode(connector, address, report, params["tls_mode"],
+                                                    check_mode=module.check_mode)
+            report["tls_mode"] = params["tls_mode"]
+        elif params["read_tls_mode"]:
+            report["tls_mode"] = read_tls_mode(connector, address, report)
         if params["rotate_certificates"]:
             rotated = rotate_certificates(connector, address, report, check_mode=module.check_mode)
         if params["max_lag_secs"] is not None:
@@ -391,13 +440,15 @@ def main():
         report["service_main_pid"] = int(main_pid) if main_pid.isdigit() else 0
         if report["state"] == "UNREACHABLE":
             report["service_state"] = service.get("ActiveState") or "unknown"
-    result = dict(json_safe(report), changed=stepped or resized or rotated, stepped_down=stepped,
-                  oplog_resized=resized, certificates_rotated=rotated)
+    result = dict(json_safe(report), changed=stepped or resized or rotated or tls_raised, stepped_down=stepped,
+                  oplog_resized=resized, certificates_rotated=rotated, tls_mode_changed=tls_raised)
     if oplog_asked:
         result["oplog"] = oplog_after
     if module._diff and stepped:
         result["diff"] = dict(before="state: %s\n" % before["state"],
                               after="state: %s\n" % ("SECONDARY" if module.check_mode else report["state"]))
+    if module._diff and tls_raised:
+        result["diff"] = dict(before="tls_mode: %s\n" % tls_before, after="tls_mode: %s\n" % params["tls_mode"])
     if module._diff and resized:
         result["diff"] = dict(before=_oplog_lines(oplog_before), after=_oplog_lines(oplog_after))
     module.exit_json(**result)
