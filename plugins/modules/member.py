@@ -93,6 +93,15 @@ options:
         stages of authentication turned on in a running set. Decides the login first.
     type: bool
     default: false
+  tls_fallback:
+    description:
+      - When the member does not answer with the given O(tls) (and not because of its certificate), ask again the
+        other way - over TLS when O(tls) is false, plain when it is true - and report which one worked
+        (RV(tls)). For a set whose TLS mode is changing, where the caller cannot tell which connections a member
+        accepts; costs one connection timeout when the first way fails. A TLS file the connection names that is
+        not there (TLS being turned on) means plain only.
+    type: bool
+    default: false
   read_tls_mode:
     description:
       - Report the TLS mode the member runs now (RV(tls_mode), from C(getParameter), so a mode set at run time
@@ -319,6 +328,10 @@ certificates_rotated:
   description: Whether C(rotateCertificates) was sent (in check mode, would be).
   returned: always
   type: bool
+tls:
+  description: Whether the connection that got an answer used TLS (O(tls), or the other way after O(tls_fallback)).
+  returned: when O(tls_fallback) is true
+  type: bool
 tls_mode:
   description: The TLS mode the member runs after the task (in check mode, would run); null when it was not read.
   returned: when O(read_tls_mode) or O(tls_mode) is set
@@ -337,6 +350,8 @@ auth_stage:
   type: str
   sample: transition
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -361,6 +376,12 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member impo
 )
 
 
+def tls_files_missing(params):
+    """Whether a TLS file the connection names is not there (O(tls_fallback) then asks plain only)."""
+    return any(params.get(name) and not os.path.exists(params[name])
+               for name in ("tls_ca_file", "tls_certificate_key_file"))
+
+
 def service_properties(module, name):
     """systemd's ActiveState and MainPID of the service ({} when systemctl cannot tell)."""
     rc, out, _err = module.run_command(["systemctl", "show", "--property=ActiveState,MainPID", name],
@@ -383,6 +404,7 @@ def main():
         oplog_min_retention_hours=dict(type="float"),
         rotate_certificates=dict(type="bool", default=False),
         auth_stage=dict(type="bool", default=False),
+        tls_fallback=dict(type="bool", default=False),
         read_tls_mode=dict(type="bool", default=False),
         tls_mode=dict(type="str", choices=["disabled", "allowTLS", "preferTLS", "requireTLS"]),
     )
@@ -406,10 +428,25 @@ def main():
     tls_asked = params["read_tls_mode"] or params["tls_mode"] is not None
     tls_before = None
     oplog_before = oplog_after = None
+    check_login = (params["check_login"] or params["step_down"] or oplog_asked or params["rotate_certificates"]
+                   or params["auth_stage"] or tls_asked)
+    if params["tls_fallback"] and params["tls"] and tls_files_missing(params):
+        # Not installed yet (TLS is being turned on): only a plain connection can get an answer.
+        params = dict(params, tls=False)
+        connector = Connector(params, app_name="quorum.mongodb.member")
     try:
-        report = ask(connector, address, params,
-                     check_login=(params["check_login"] or params["step_down"] or oplog_asked
-                                  or params["rotate_certificates"] or params["auth_stage"] or tls_asked))
+        report = ask(connector, address, params, check_login=check_login)
+        # Over TLS the other way only with the TLS files there.
+        other_way = params["tls"] or not tls_files_missing(params)
+        if report["state"] == "UNREACHABLE" and params["tls_fallback"] and other_way:
+            connector.close()
+            params = dict(params, tls=not params["tls"])
+            connector = Connector(params, app_name="quorum.mongodb.member")
+            report = ask(connector, address, params, check_login=check_login)
+            if report["state"] == "UNREACHABLE":
+                params = module.params
+        if params["tls_fallback"]:
+            report["tls"] = bool(params["tls"])
         before = report
         if params["auth_stage"]:
             report["auth_stage"] = read_auth_stage(connector, address, report)

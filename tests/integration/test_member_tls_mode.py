@@ -49,8 +49,8 @@ def test_every_member_is_raised_one_mode_at_a_time_without_a_restart(allow_tls_s
     writer.wait_for_acknowledged(20)
 
     assert not any(plain_refused(host) for host in cluster.hosts)
-    read = run_playbook(tls_tasks(cluster, read_tls_mode=True))
-    assert [r["tls_mode"] for r in read.results] == ["allowTLS"] * 3
+    read = run_playbook(tls_tasks(cluster, read_tls_mode=True, tls_fallback=True))
+    assert [(r["tls"], r["tls_mode"]) for r in read.results] == [(False, "allowTLS")] * 3
     assert not any(r["changed"] for r in read.results)
 
     check = run_playbook(tls_tasks(cluster, tls_mode="preferTLS"), check=True, diff=True)
@@ -70,6 +70,9 @@ def test_every_member_is_raised_one_mode_at_a_time_without_a_restart(allow_tls_s
         writer.wait_for_acknowledged(20)
     assert all(plain_refused(host) for host in cluster.hosts)
 
+    # A caller that cannot tell which way a member accepts connections asks plain, then over TLS.
+    found = run_playbook(tls_tasks(cluster, tls_fallback=True, read_tls_mode=True))
+    assert [(r["tls"], r["tls_mode"]) for r in found.results] == [(True, "requireTLS")] * 3
     again = run_playbook(tls_tasks(cluster, tls=True, tls_mode="requireTLS"))
     assert not any(r["changed"] for r in again.results)
     down = run_playbook(tls_tasks(cluster, tls=True, tls_mode="preferTLS")[:1], expect_failure=True).results[0]
