@@ -22,9 +22,13 @@ never from the command line.
                                                 --auth-later it writes without credentials until a member
                                                 refuses that (13, authorization turned on meanwhile), then as
                                                 the admin
+                                                With --tls-later (and the TLS files) it connects plain until a
+                                                member refuses that (TLS turned on meanwhile), then over TLS
   check-writes --host IP --tag T --log FILE     every write the writer logged as acknowledged must be in the
                                                 set (read from the member at IP with read concern majority)
   cmdline --host IP                             the member's parsed options (getCmdLineOpts)
+  tls-mode --host IP                            the TLS mode the member runs now (getParameter tlsMode), whether
+                                                a plain connection is accepted, and mongod's pid
   oplog  --host IP                              the member's oplog size in MB ($collStats maxSize), its minimum
                                                 retention (serverStatus oplogTruncation) and mongod's pid
   certificate --host IP [--file PEM]            the serial number of the certificate the member presents to a
@@ -154,10 +158,21 @@ def cmd_probe(args):
 def cmd_writer(args):
     """Write until the stop file appears; every write acknowledged by a majority is logged."""
     hosts = args.hosts.split(",")
-    clients = {h: client(args, h) for h in hosts}
+    tls_later = args.tls_later and bool(args.tls_ca_file)
+    tls_now = not tls_later and bool(args.tls_ca_file)
+    clients = {h: client(args, h, tls=tls_now) for h in hosts}
     # Primaries are found with hello, which needs no credentials (and the admin may not exist yet).
-    plain = {h: client(args, h, credentials=False) for h in hosts}
+    plain = {h: client(args, h, credentials=False, tls=tls_now) for h in hosts}
     writers = plain if args.auth_later else clients
+
+    def reached_over_tls(host):
+        """--tls-later: whether the member answers over TLS (it refuses plain connections now)."""
+        try:
+            with client(args, host, credentials=False, tls=True) as c:
+                return bool(c.admin.command("hello"))
+        except PyMongoError:
+            return False
+
     acknowledged = failed = 0
     gaps = []            # periods (seconds) without a writable primary
     gap_started = None
@@ -189,7 +204,25 @@ def cmd_writer(args):
                 COLLECTION, write_concern=WriteConcern(w="majority", wtimeout=20000))
             try:
                 coll.insert_one({"tag": args.tag, "n": n})
-            except (ConnectionFailure, OperationFailure) as exc:
+            except ConnectionFailure as exc:
+                # Not acknowledged: it may or may not survive, and is not counted either way.
+                failed += 1
+                log.write(json.dumps({"unacknowledged": n, "member": primary, "error": str(exc)[:200]}) + "\n")
+                if tls_later and reached_over_tls(primary):
+                    # The primary takes TLS connections only now: every client over TLS from here on (the
+                    # primary is still the primary).
+                    tls_later = False
+                    writing_plain = writers is plain
+                    for c in list(clients.values()) + list(plain.values()):
+                        c.close()
+                    clients = {h: client(args, h, tls=True) for h in hosts}
+                    plain = {h: client(args, h, credentials=False, tls=True) for h in hosts}
+                    writers = plain if writing_plain else clients
+                    log.write(json.dumps({"tls_from": n, "member": primary}) + "\n")
+                else:
+                    primary = None
+                    gap_started = time.monotonic()
+            except OperationFailure as exc:
                 # Not acknowledged: it may or may not survive, and is not counted either way.
                 failed += 1
                 log.write(json.dumps({"unacknowledged": n, "member": primary, "error": str(exc)[:200]}) + "\n")
@@ -215,7 +248,8 @@ def cmd_writer(args):
     return {"acknowledged": acknowledged, "unacknowledged": failed, "attempts": n,
             "stopped": os.path.exists(args.stop),
             "seconds": round(time.monotonic() - started, 1), "gaps_without_primary": gaps,
-            "longest_gap": max(gaps or [0]), "primaries": primaries, "credentials": writers is clients}
+            "longest_gap": max(gaps or [0]), "primaries": primaries, "credentials": writers is clients,
+            "tls": bool(args.tls_ca_file) and not tls_later}
 
 
 def cmd_check_writes(args):
@@ -246,6 +280,21 @@ def cmd_versions(args):
 def cmd_cmdline(args):
     with client(args, args.host) as c:
         return c.admin.command("getCmdLineOpts")["parsed"]
+
+
+def cmd_tls_mode(args):
+    """The live TLS mode, asked over a plain connection where the member takes one, else over TLS."""
+    def ask(tls):
+        with client(args, args.host, tls=tls) as c:
+            return {"mode": c.admin.command("getParameter", 1, tlsMode=1)["tlsMode"],
+                    "pid": c.admin.command("serverStatus")["pid"]}
+    try:
+        result = ask(False)
+        result["plain"] = True
+    except ConnectionFailure:
+        result = ask(True)
+        result["plain"] = False
+    return result
 
 
 def cmd_oplog(args):
@@ -291,6 +340,7 @@ def main():
     parser.add_argument("--file")
     parser.add_argument("--auth-later", action="store_true")
     parser.add_argument("--no-login", action="store_true")
+    parser.add_argument("--tls-later", action="store_true")
     parser.add_argument("--tls-ca-file")
     parser.add_argument("--tls-certificate-key-file")
     args = parser.parse_args()

@@ -16,6 +16,9 @@
 * ``mongod_conf_restart_digest`` fingerprints a rendered configuration
   without the settings the role applies to a running mongod instead
   (``RUNTIME_SETTINGS``), so that a change of only those needs no restart.
+* ``mongod_tls_stage`` plans a change of ``net.tls.mode`` on a running set:
+  the mode each pass writes, the modes set at run time, and the members a
+  lower mode restarts.
 * ``mongod_tls_problems`` checks a member's TLS files on the controller
   before they are written: the key belongs to the certificate, the certificate
   is valid now, it was issued by a CA of the CA file, and it names the member.
@@ -67,6 +70,8 @@ RUNTIME_SETTINGS = (
     "replication.oplogSizeMB",
     "storage.oplogMinRetentionHours",
 )
+# Set at run time as mongod_tls_stage plans it (setParameter tlsMode), when mongod allows the move.
+TLS_MODE_SETTING = "net.tls.mode"
 BASE64_KEY = re.compile(r"^[A-Za-z0-9+/=]*$")
 KEY_WHITESPACE = re.compile(r"[\t\n\v\f\r ]")
 
@@ -235,6 +240,82 @@ def mongod_keyfile_stage(running, target):
     return {"stage": "both", "keys": [common[0], wanted[0]], "problem": None}
 
 
+# net.tls.mode in the order a running set goes up (tests/mongosim/SEMANTICS.md section 9.4), and the moves a
+# running mongod makes with setParameter: one step up from allowTLS, never from disabled, never down.
+TLS_MODES = ("disabled", "allowTLS", "preferTLS", "requireTLS")
+TLS_MODE_RUNTIME_STEPS = (("allowTLS", "preferTLS"), ("preferTLS", "requireTLS"))
+
+
+def _tls_rank(mode):
+    return TLS_MODES.index(mode)
+
+
+def mongod_tls_stage(live, target):
+    """How a running set reaches the TLS mode ``target`` without two members ever unable to talk.
+
+    ``live`` maps each member to the tlsMode its running mongod uses (None: not running, or not known). What a
+    pair of members needs (SEMANTICS.md section 9.4): a member sends TLS to the others in preferTLS and
+    requireTLS, plain in allowTLS; it accepts both in allowTLS and preferTLS, TLS only in requireTLS, plain only
+    in disabled. So members one mode apart always talk, and allowTLS with requireTLS, or disabled with
+    preferTLS or above, do not.
+
+    - Up from disabled: every member is restarted into allowTLS (the TLS files with it), ``conf_mode``
+      allowTLS, and once all run it the modes above are set at run time (``raise``, ``raise_when: after``),
+      then the final mode is written to mongod.conf (no restart: the mode is set at run time and the restart
+      digest leaves it out).
+    - Up from allowTLS or preferTLS: ``conf_mode`` is ``target``, and every member below it is raised at run
+      time first (``raise_when: before``), one mode at a time on all members before the next, so that a
+      restart this run needs for another reason starts members into the mode the others already run.
+    - Down: a running mongod never lowers its mode, so each member above ``target`` is restarted into it
+      (``restart``); safe when they all run ``target`` or the mode just above it. Further down is refused
+      (``problem``): one mode per run.
+
+    Returns ``{conf_mode, raise, raise_when, restart, problem}``: ``raise`` the modes to set at run time in
+    order, ``restart`` the members to restart because they run a mode above ``target``.
+    """
+    if target not in TLS_MODES:
+        raise AnsibleFilterError("mongod_tls_stage: %r is not a TLS mode (%s)" % (target, ", ".join(TLS_MODES)))
+    known = dict((host, mode) for host, mode in sorted((live or {}).items()) if mode)
+    for host, mode in known.items():
+        if mode not in TLS_MODES:
+            raise AnsibleFilterError("mongod_tls_stage: %s runs %r, not a TLS mode" % (host, mode))
+    plan = {"conf_mode": target, "raise": [], "raise_when": "none", "restart": [], "problem": None}
+    if not known:
+        return plan
+    ranks = [_tls_rank(mode) for mode in known.values()]
+    low, high, want = min(ranks), max(ranks), _tls_rank(target)
+
+    def hosts_in(rank):
+        return [host for host, mode in known.items() if _tls_rank(mode) == rank]
+
+    if want >= high:
+        if low == 0 and want > 0:
+            if high > _tls_rank("preferTLS"):
+                plan["problem"] = (
+                    "%s run tlsMode disabled and %s requireTLS, so they cannot reach each other now, and a "
+                    "member restarted into allowTLS could not reach %s either; set the members that run "
+                    "requireTLS to preferTLS by hand (a restart with net.tls.mode preferTLS), then run again"
+                    % (", ".join(hosts_in(0)), ", ".join(hosts_in(high)), ", ".join(hosts_in(high))))
+                return plan
+            plan["conf_mode"] = "allowTLS"
+            plan["raise"] = list(TLS_MODES[2:want + 1])
+            plan["raise_when"] = "after" if plan["raise"] else "none"
+        else:
+            plan["raise"] = list(TLS_MODES[max(low, 1) + 1:want + 1]) if low < want else []
+            plan["raise_when"] = "before" if plan["raise"] else "none"
+        return plan
+    if low >= want and high == want + 1:
+        plan["restart"] = hosts_in(high)
+        return plan
+    step = TLS_MODES[high - 1]
+    plan["problem"] = (
+        "mongod_tls_mode is %s, and %s run %s: a running mongod only raises its tlsMode, so going down is "
+        "one rolling restart per mode, and members two modes apart cannot reach each other. Set "
+        "mongod_tls_mode to %s and run site.yml, then go on to %s"
+        % (target, ", ".join(hosts_in(high)), TLS_MODES[high], step, target))
+    return plan
+
+
 def mongod_unit_properties(text):
     """``systemctl show`` output (``Key=Value`` lines) as a dictionary."""
     properties = {}
@@ -288,13 +369,17 @@ def _without(conf, dotted):
     return out
 
 
-def mongod_conf_restart_digest(conf):
+def mongod_conf_restart_digest(conf, tls_mode_at_runtime=True):
     """sha256 of ``conf`` (a rendered mongod.conf, as a dict) without RUNTIME_SETTINGS: equal digests mean
-    a mongod started with one file runs as the other asks, once the runtime settings are applied."""
+    a mongod started with one file runs as the other asks, once the runtime settings are applied.
+
+    ``net.tls.mode`` counts among them (mongod_tls_stage decides when it is set at run time, and when a mode
+    above the asked one means a restart) unless ``tls_mode_at_runtime`` is false: the digest the role recorded
+    before it set the mode at run time, still accepted from a record it wrote then."""
     if not isinstance(conf, dict):
         raise AnsibleFilterError("mongod_conf_restart_digest: expected the configuration as a dictionary, got %s"
                                  % type(conf).__name__)
-    for dotted in RUNTIME_SETTINGS:
+    for dotted in RUNTIME_SETTINGS + ((TLS_MODE_SETTING,) if tls_mode_at_runtime else ()):
         conf = _without(conf, dotted)
     return hashlib.sha256(json.dumps(conf, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
@@ -518,6 +603,7 @@ class FilterModule:
         return {
             "mongod_conf": mongod_conf,
             "mongod_conf_restart_digest": mongod_conf_restart_digest,
+            "mongod_tls_stage": mongod_tls_stage,
             "mongod_tls_rotation_problems": mongod_tls_rotation_problems,
             "mongod_conf_problems": mongod_conf_problems,
             "mongod_keyfile_problems": mongod_keyfile_problems,

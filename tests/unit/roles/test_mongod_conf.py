@@ -52,7 +52,7 @@ def environment():
 # part in mongod.conf.
 NOT_RENDERED = {"_mongod_keyfile_text", "_mongod_keyfile_target_text", "_mongod_lag_with_credentials",
                 "_mongod_watched_paths", "_mongod_tls_installed_paths", "_mongod_auth_stage_read",
-                "_mongod_version_named"}
+                "_mongod_version_named", "_mongod_version_same_process", "_mongod_tls_mode_read"}
 
 
 def resolve(env, values, context):
@@ -237,3 +237,17 @@ def test_the_oplog_settings_alone_do_not_change_the_restart_digest():
     for overrides in ({"mongod_port": 27018}, {"mongod_oplog_size_mb": 2048, "mongod_authorization": "disabled"},
                       {"mongod_wiredtiger_cache_size_gb": 1}):
         assert digest(render(overrides)[1]) != base, overrides
+
+
+def test_the_tls_mode_alone_does_not_change_the_restart_digest_but_turning_tls_on_does():
+    digest = MONGOD_FILTERS.mongod_conf_restart_digest
+    files = {"mongod_tls_certificate_key_file_src": "/ca/m1.pem", "mongod_tls_ca_file_src": "/ca/ca.pem"}
+    confs = dict((mode, render(dict(files, mongod_tls_mode=mode))[1])
+                 for mode in ("disabled", "allowTLS", "preferTLS", "requireTLS"))
+    assert confs["preferTLS"]["net"]["tls"]["mode"] == "preferTLS"
+    assert digest(confs["allowTLS"]) == digest(confs["preferTLS"]) == digest(confs["requireTLS"])
+    assert digest(confs["disabled"]) != digest(confs["allowTLS"])
+    # The digest of earlier releases keeps the mode: a record with it is still recognised (service.yml).
+    legacy = set(digest(conf, tls_mode_at_runtime=False) for conf in confs.values())
+    assert len(legacy) == 4
+    assert digest(confs["disabled"], tls_mode_at_runtime=False) == digest(confs["disabled"])

@@ -1,7 +1,8 @@
 """When the mongod role reuses what an earlier task of the same run read from a member (roles/mongod/vars/main.yml).
 
-The version check asks each running member for its authentication stage; auth_stage.yml uses that answer instead
-of asking again only while the very process that answered still runs (its systemd MainPID is the one
+The version check asks each running member for its authentication stage and, where TLS is asked for, the TLS mode
+it runs; auth_stage.yml and tls_stage.yml use those answers instead of asking again only while the very process
+that answered still runs (its systemd MainPID is the one
 unit_state.yml read). Rendered as Ansible itself templates it.
 """
 
@@ -16,9 +17,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 VARS = yaml.safe_load((ROOT / "roles" / "mongod" / "vars" / "main.yml").read_text())
 
 
+def read_again(name, **facts):
+    """The role's variable ``name`` rendered with the role's other variables and ``facts``, as a bool."""
+    role_vars = dict((key, trust_as_template(value) if isinstance(value, str) else value)
+                     for key, value in VARS.items())
+    templar = Templar(loader=DataLoader(), variables=dict(role_vars, **facts))
+    return templar.template(trust_as_template(VARS[name])) in (True, "True", "true")
+
+
 def stage_read(**facts):
-    templar = Templar(loader=DataLoader(), variables=facts)
-    return templar.template(trust_as_template(VARS["_mongod_auth_stage_read"])) in (True, "True", "true")
+    return read_again("_mongod_auth_stage_read", **facts)
 
 
 ANSWERED = {"state": "PRIMARY", "auth_stage": "none", "service_main_pid": 4242}
@@ -39,3 +47,15 @@ ANSWERED = {"state": "PRIMARY", "auth_stage": "none", "service_main_pid": 4242}
 ])
 def test_the_authentication_stage_is_read_again_unless_the_same_process_answered(facts, reused):
     assert stage_read(**facts) is reused
+
+
+@pytest.mark.parametrize("facts, reused", [
+    ({"__mongod_version_member": dict(ANSWERED, tls_mode="allowTLS"), "__mongod_unit": {"MainPID": "4242"}}, True),
+    ({"__mongod_version_member": dict(ANSWERED, tls_mode="allowTLS"), "__mongod_unit": {"MainPID": "5151"}}, False),
+    # Not asked (no TLS asked for), or not known (the login may not run getParameter).
+    ({"__mongod_version_member": ANSWERED, "__mongod_unit": {"MainPID": "4242"}}, False),
+    ({"__mongod_version_member": dict(ANSWERED, tls_mode=None), "__mongod_unit": {"MainPID": "4242"}}, False),
+    ({"__mongod_unit": {"MainPID": "4242"}}, False),
+])
+def test_the_tls_mode_is_read_again_unless_the_same_process_answered(facts, reused):
+    assert read_again("_mongod_tls_mode_read", **facts) is reused
