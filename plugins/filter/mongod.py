@@ -250,7 +250,7 @@ def _tls_rank(mode):
     return TLS_MODES.index(mode)
 
 
-def mongod_tls_stage(live, target):
+def mongod_tls_stage(live, target, restart_only=None):
     """How a running set reaches the TLS mode ``target`` without two members ever unable to talk.
 
     ``live`` maps each member to the tlsMode its running mongod uses (None: not running, or not known). What a
@@ -270,8 +270,12 @@ def mongod_tls_stage(live, target):
       (``restart``); safe when they all run ``target`` or the mode just above it. Further down is refused
       (``problem``): one mode per run.
 
+    ``restart_only`` names members whose mode cannot be set at run time: arbiters, which hold no users, so no
+    client may run setParameter there. With one of them running, a change is one mode per run, each member
+    restarted into it (safe for members one mode apart); more is refused, naming the next mode.
+
     Returns ``{conf_mode, raise, raise_when, restart, problem}``: ``raise`` the modes to set at run time in
-    order, ``restart`` the members to restart because they run a mode above ``target``.
+    order, ``restart`` the members to restart because they run another mode than the one a restart gives.
     """
     if target not in TLS_MODES:
         raise AnsibleFilterError("mongod_tls_stage: %r is not a TLS mode (%s)" % (target, ", ".join(TLS_MODES)))
@@ -303,6 +307,19 @@ def mongod_tls_stage(live, target):
         else:
             plan["raise"] = list(TLS_MODES[max(low, 1) + 1:want + 1]) if low < want else []
             plan["raise_when"] = "before" if plan["raise"] else "none"
+        arbiters = sorted(set(restart_only or ()) & set(known))
+        if plan["raise"] and arbiters:
+            if low >= want - 1:
+                plan.update(conf_mode=target, raise_when="none", problem=None,
+                            restart=[host for host in known if _tls_rank(known[host]) < want])
+                plan["raise"] = []
+            else:
+                plan["raise"], plan["raise_when"] = [], "none"
+                plan["problem"] = (
+                    "%s: an arbiter holds no users, so no client may set its tlsMode at run time, and a set "
+                    "with one goes up one mode per run, each member restarted into it. Set mongod_tls_mode to "
+                    "%s and run site.yml, then go on to %s"
+                    % (", ".join(arbiters), TLS_MODES[low + 1], target))
         return plan
     if low >= want and high == want + 1:
         plan["restart"] = hosts_in(high)

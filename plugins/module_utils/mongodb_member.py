@@ -379,8 +379,10 @@ TLS_MODE_RUNTIME_STEPS = (("allowTLS", "preferTLS"), ("preferTLS", "requireTLS")
 
 def read_tls_mode(connector, address, report):
     """The tlsMode the member runs now (getParameter: the live mode, not the one it started with), None when it
-    does not answer or the login may not ask (the localhost exception)."""
-    if report["state"] == "UNREACHABLE" or report.get("login") not in _OPLOG_LOGINS:
+    does not answer or the login may not ask. The localhost exception may ask an arbiter only (it holds no users,
+    and mongod lets localhost read its parameters: SEMANTICS.md section 9.3)."""
+    arbiter_over_localhost = report["state"] == "ARBITER" and report.get("login") == LOGIN_LOCALHOST_EXCEPTION
+    if report["state"] == "UNREACHABLE" or (report.get("login") not in _OPLOG_LOGINS and not arbiter_over_localhost):
         return None
     reply = connector.command(address, {"getParameter": 1, "tlsMode": 1}, "getParameter",
                               with_credentials=report["login"] == LOGIN_CREDENTIALS)

@@ -115,3 +115,27 @@ def test_a_mode_that_is_not_one_fails(mongod_filters):
         mongod_filters.mongod_tls_stage({"m1": "disabled"}, "requireSSL")
     with pytest.raises(AnsibleFilterError, match="m1 runs 'tls'"):
         mongod_filters.mongod_tls_stage({"m1": "tls"}, "requireTLS")
+
+
+@pytest.mark.parametrize("start, target", [("allowTLS", "preferTLS"), ("preferTLS", "requireTLS"),
+                                           ("disabled", "allowTLS")])
+def test_with_an_arbiter_one_mode_up_is_a_restart_of_every_member(mongod_filters, start, target):
+    live = {"m1": start, "m2": start, "arb": start}
+    plan = mongod_filters.mongod_tls_stage(live, target, ["arb"])
+    assert plan["raise"] == [] and plan["problem"] is None
+    assert walk(live, plan) == {"m1": target, "m2": target, "arb": target}
+
+
+@pytest.mark.parametrize("start, target, next_mode", [("allowTLS", "requireTLS", "preferTLS"),
+                                                      ("disabled", "requireTLS", "allowTLS"),
+                                                      ("disabled", "preferTLS", "allowTLS")])
+def test_with_an_arbiter_more_than_one_mode_up_is_refused_naming_the_next(mongod_filters, start, target, next_mode):
+    plan = mongod_filters.mongod_tls_stage({"m1": start, "m2": start, "arb": start}, target, ["arb"])
+    assert plan["raise"] == [] and plan["restart"] == []
+    assert "arb: an arbiter holds no users" in plan["problem"]
+    assert "Set mongod_tls_mode to %s and run site.yml, then go on to %s" % (next_mode, target) in plan["problem"]
+
+
+def test_an_arbiter_that_does_not_run_changes_nothing(mongod_filters):
+    plan = mongod_filters.mongod_tls_stage({"m1": "allowTLS", "m2": "allowTLS", "arb": None}, "requireTLS", ["arb"])
+    assert plan["raise"] == ["preferTLS", "requireTLS"] and plan["problem"] is None

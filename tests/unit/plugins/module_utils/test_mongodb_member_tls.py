@@ -92,3 +92,11 @@ def test_a_mode_that_does_not_read_back_fails():
 def test_the_localhost_exception_cannot_set_the_mode():
     with pytest.raises(MongoModuleError, match="setParameter needs a user with hostManager"):
         raise_tls_mode(FakeTlsMember("allowTLS"), ADDRESS, report(LOGIN_LOCALHOST_EXCEPTION), "preferTLS")
+
+
+def test_an_arbiter_is_read_under_the_localhost_exception_but_not_raised():
+    member = FakeTlsMember("allowTLS")
+    arbiter = report(LOGIN_LOCALHOST_EXCEPTION, state="ARBITER")
+    assert read_tls_mode(member, ADDRESS, arbiter) == "allowTLS"
+    with pytest.raises(MongoModuleError, match="setParameter needs a user with hostManager"):
+        raise_tls_mode(member, ADDRESS, arbiter, "preferTLS")
