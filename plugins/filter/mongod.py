@@ -40,6 +40,9 @@ import time
 import yaml
 from ansible.errors import AnsibleFilterError
 
+# net.tls.mode in the order a running set goes up (tests/mongosim/SEMANTICS.md section 9.4): the member module's.
+from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import TLS_MODES
+
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -238,12 +241,6 @@ def mongod_keyfile_stage(running, target):
                            "same keyFile by hand, restart them, then run again"
                            % ", ".join("%s: %d key(s)" % (host, len(keys)) for host, keys in files.items())}
     return {"stage": "both", "keys": [common[0], wanted[0]], "problem": None}
-
-
-# net.tls.mode in the order a running set goes up (tests/mongosim/SEMANTICS.md section 9.4), and the moves a
-# running mongod makes with setParameter: one step up from allowTLS, never from disabled, never down.
-TLS_MODES = ("disabled", "allowTLS", "preferTLS", "requireTLS")
-TLS_MODE_RUNTIME_STEPS = (("allowTLS", "preferTLS"), ("preferTLS", "requireTLS"))
 
 
 def _tls_rank(mode):

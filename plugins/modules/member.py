@@ -364,6 +364,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     json_safe,
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
+    TLS_MODES,
     ask,
     oplog_option_problems,
     raise_tls_mode,
@@ -406,7 +407,7 @@ def main():
         auth_stage=dict(type="bool", default=False),
         tls_fallback=dict(type="bool", default=False),
         read_tls_mode=dict(type="bool", default=False),
-        tls_mode=dict(type="str", choices=["disabled", "allowTLS", "preferTLS", "requireTLS"]),
+        tls_mode=dict(type="str", choices=list(TLS_MODES)),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_together=CONNECTION_REQUIRED_TOGETHER,
                            mutually_exclusive=[["step_down", "oplog_size_mb"],
