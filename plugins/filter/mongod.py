@@ -40,8 +40,10 @@ import time
 import yaml
 from ansible.errors import AnsibleFilterError
 
-# net.tls.mode in the order a running set goes up (tests/mongosim/SEMANTICS.md section 9.4): the member module's.
-from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import TLS_MODES
+# net.tls.mode in the order a running set goes up (tests/mongosim/SEMANTICS.md section 9.4), as the member module
+# knows them. Not from mongodb_member: that imports pymongo, and every worker that uses a filter of this collection
+# imports this file.
+from ansible_collections.quorum.mongodb.plugins.module_utils.tls_modes import TLS_MODES
 
 try:
     from cryptography import x509

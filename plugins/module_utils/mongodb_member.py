@@ -24,6 +24,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     login_hello_command,
     member_state,
 )
+from ansible_collections.quorum.mongodb.plugins.module_utils.tls_modes import TLS_MODE_RUNTIME_STEPS
 
 # What a driver says when the TLS handshake fails on the certificate: the member answers, but not to
 # this client, and waiting will not change that.
@@ -369,12 +370,6 @@ def read_auth_stage(connector, address, report):
                                   with_credentials=report["login"] == LOGIN_CREDENTIALS)
         parsed = reply.get("parsed") or {}
     return auth_stage_of(parsed, report.get("login"))
-
-
-# net.tls.mode in the order a running set goes up, and the two moves a running mongod makes with setParameter
-# (tests/mongosim/SEMANTICS.md section 9.4; mongod's util/net/ssl_parameters.cpp).
-TLS_MODES = ("disabled", "allowTLS", "preferTLS", "requireTLS")
-TLS_MODE_RUNTIME_STEPS = (("allowTLS", "preferTLS"), ("preferTLS", "requireTLS"))
 
 
 def read_tls_mode(connector, address, report):

@@ -364,7 +364,6 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     json_safe,
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
-    TLS_MODES,
     ask,
     oplog_option_problems,
     raise_tls_mode,
@@ -375,6 +374,7 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member impo
     rotate_certificates,
     step_down,
 )
+from ansible_collections.quorum.mongodb.plugins.module_utils.tls_modes import TLS_MODES
 
 
 def tls_files_missing(params):

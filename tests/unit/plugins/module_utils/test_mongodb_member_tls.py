@@ -11,10 +11,10 @@ from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_common impo
     MongoModuleError,
 )
 from ansible_collections.quorum.mongodb.plugins.module_utils.mongodb_member import (
-    TLS_MODE_RUNTIME_STEPS,
     raise_tls_mode,
     read_tls_mode,
 )
+from ansible_collections.quorum.mongodb.plugins.module_utils.tls_modes import TLS_MODE_RUNTIME_STEPS
 
 ADDRESS = "localhost:27017"
 
