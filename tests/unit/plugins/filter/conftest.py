@@ -32,3 +32,8 @@ def mongod_filters():
 @pytest.fixture(scope="session")
 def host_filters():
     return load_filter_plugin("host")
+
+
+@pytest.fixture(scope="session")
+def preload_filters():
+    return load_filter_plugin("preload")

@@ -6,7 +6,6 @@ per task and host when not preloaded), and every playbook's first play templates
 ``hosts:``, which Ansible does in its main process.
 """
 
-import importlib.util
 import pathlib
 import subprocess
 import sys
@@ -19,11 +18,8 @@ FILTER_FILES = sorted(path.stem for path in (ROOT / "plugins" / "filter").glob("
 PLAYBOOKS = sorted((ROOT / "playbooks").glob("*.yml"))
 
 
-def test_preload_returns_its_input():
-    spec = importlib.util.spec_from_file_location("quorum_mongodb_filter_preload", ROOT / "plugins/filter/preload.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    preload = module.FilterModule().filters()["preload"]
+def test_preload_returns_its_input(preload_filters):
+    preload = preload_filters.FilterModule().filters()["preload"]
     value = {"a": [1, 2]}
     assert preload(value) is value
     assert preload("localhost") == "localhost"
